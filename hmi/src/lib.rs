@@ -1,0 +1,1 @@
+//! The control-room web UI: static assets embedded in the binary.

@@ -1,0 +1,1 @@
+//! The HTTP API (axum): routers, authentication, one error type, live-value streams.

@@ -1,0 +1,57 @@
+//! The pure core of remine.
+//!
+//! Everything a battery-recycling MES reasons about lives here, free of IO:
+//! no tokio, no sqlx, no axum, no serde (a test reads `cargo metadata` to keep
+//! it so). Other crates parse their input into these types at the edge, and
+//! talk to the outside world through the [`ports`].
+//!
+//! Main types:
+//! - quantities that carry their unit: [`Kilograms`], [`MassFraction`],
+//!   [`Celsius`], and [`Uncertain`] values with a standard deviation;
+//! - [`Element`] and [`ElementMasses`], [`Chemistry`] with its composition
+//!   estimates (domain brief section 2);
+//! - [`Passport`]: what the plant copies from a battery passport at intake;
+//! - [`Lot`], [`LotKind`], [`Genealogy`]: material lots and the DAG that
+//!   links them;
+//! - [`RecoveryReport`]: recovery rates per element, computed from lots;
+//! - [`UnitState`] and [`UnitCommand`]: the ISA-88 state model;
+//! - [`Role`], [`Username`]: identity; [`AuditEvent`] and [`AuditEntry`]: the
+//!   hash-chained audit trail;
+//! - [`TagName`], [`TagReading`], [`Quality`]: what the PLC adapters deliver.
+//!
+//! ```
+//! use remine_domain::{Chemistry, Element, Kilograms, UnitType};
+//! let pack = Kilograms::new(500.0).unwrap();
+//! let est = Chemistry::Nmc811.estimate_content(UnitType::Pack, pack);
+//! assert!((est.get(Element::Ni).kg() - 62.5).abs() < 1e-9);
+//! ```
+
+mod audit;
+mod chemistry;
+mod element;
+mod error;
+mod identity;
+mod lot;
+mod passport;
+pub mod ports;
+mod quantity;
+mod recovery;
+mod tag;
+mod unit_state;
+
+pub use audit::{AuditEntry, AuditEvent, ChainBreak, Digest, verify_chain};
+pub use chemistry::Chemistry;
+pub use element::{Element, ElementMasses};
+pub use error::DomainError;
+pub use identity::{Action, Role, Username};
+pub use lot::{
+    Genealogy, GenealogyEdge, Lot, LotFields, LotId, LotKind, ProductKind, SideFraction,
+};
+pub use passport::{
+    ContentSource, CountryCode, ElementContent, GbtCode, Passport, PassportFields, PassportForm,
+    PassportId, UnitType,
+};
+pub use quantity::{Celsius, Kilograms, MassFraction, Uncertain};
+pub use recovery::{ElementRecovery, RecoveryReport, Target};
+pub use tag::{Access, BadReason, Quality, TagInfo, TagName, TagReading, TagValue};
+pub use unit_state::{UnitCommand, UnitState};

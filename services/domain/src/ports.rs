@@ -1,0 +1,159 @@
+//! The ports: traits through which the services reach PLCs and storage.
+//!
+//! Adapters (remine-modbus, remine-opcua) implement [`TagIo`]; the store
+//! (remine-store) implements [`LotStore`], [`UserStore`] and [`AuditLog`].
+//! Every write method of a store takes the [`AuditEvent`] that describes it
+//! and appends it in the same transaction, so no write goes unaudited and no
+//! audit entry describes a write that did not happen.
+
+use crate::{
+    AuditEntry, AuditEvent, GenealogyEdge, Lot, LotId, Passport, PassportId, Role, TagInfo,
+    TagName, TagReading, TagValue, Username,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::fmt;
+
+/// Why a tag could not be written.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TagError {
+    #[error("unknown tag {0}")]
+    UnknownTag(TagName),
+    #[error("tag {0} is read-only")]
+    ReadOnly(TagName),
+    #[error("value {value} for {tag} is outside its limits {min}..{max}")]
+    OutOfLimits {
+        tag: TagName,
+        value: f64,
+        min: f64,
+        max: f64,
+    },
+    #[error("device for {tag} is not connected")]
+    NotConnected { tag: TagName },
+    #[error("writing {tag} failed: {why}")]
+    Failed { tag: TagName, why: String },
+    #[error("read-back of {tag} gave {read}, wrote {written}")]
+    ReadBackMismatch {
+        tag: TagName,
+        written: String,
+        read: String,
+    },
+}
+
+/// Tag I/O towards one device or a set of devices.
+#[async_trait]
+pub trait TagIo: Send + Sync + fmt::Debug {
+    /// The tags served, with their units, access and write limits.
+    fn catalogue(&self) -> Vec<TagInfo>;
+
+    /// Current readings, one per requested tag in the same order. Never
+    /// fails as a whole: an unreachable device gives bad-quality readings.
+    async fn read(&self, tags: &[TagName]) -> Vec<TagReading>;
+
+    /// Writes one value. Callers go through the services' guarded write
+    /// path, which checks role and limits, audits, and reads back.
+    async fn write(&self, tag: &TagName, value: TagValue) -> Result<(), TagError>;
+}
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The write conflicts with what is stored (a duplicate id...).
+    #[error("{0}")]
+    Conflict(String),
+    /// The database cannot be reached.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data does not parse into domain types.
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Internal(String),
+}
+
+/// A user as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub name: Username,
+    pub role: Role,
+    /// An argon2 PHC string; never the password.
+    pub password_hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Lots, passports and genealogy.
+#[async_trait]
+pub trait LotStore: Send + Sync {
+    /// Records a received unit: the passport copy and its input lot.
+    /// Refuses a passport id that is already stored.
+    async fn receive(
+        &self,
+        passport: &Passport,
+        lot: &Lot,
+        audit: AuditEvent,
+    ) -> Result<(), StoreError>;
+
+    /// Records a production event: a new lot and the edges from the lots it
+    /// was made of. Refuses an existing lot id, an unknown input and an edge
+    /// that would close a cycle.
+    async fn produce(
+        &self,
+        lot: &Lot,
+        inputs: &[GenealogyEdge],
+        audit: AuditEvent,
+    ) -> Result<(), StoreError>;
+
+    async fn lot(&self, id: &LotId) -> Result<Option<Lot>, StoreError>;
+
+    /// All lots, oldest first.
+    async fn lots(&self) -> Result<Vec<Lot>, StoreError>;
+
+    /// All genealogy edges.
+    async fn edges(&self) -> Result<Vec<GenealogyEdge>, StoreError>;
+
+    async fn passport(&self, id: &PassportId) -> Result<Option<Passport>, StoreError>;
+}
+
+/// Users and their sessions.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Adds a user; refuses an existing name.
+    async fn add_user(&self, user: &UserRecord, audit: AuditEvent) -> Result<(), StoreError>;
+
+    async fn user(&self, name: &Username) -> Result<Option<UserRecord>, StoreError>;
+
+    /// Stores a session under the hash of its token (never the token).
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        user: &Username,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The user of an unexpired session.
+    async fn session_user(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserRecord>, StoreError>;
+
+    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError>;
+}
+
+/// The hash-chained audit trail.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Appends an event that is not part of a store write (a PLC write, a
+    /// refused command) and returns the sealed entry.
+    async fn append(&self, event: AuditEvent) -> Result<AuditEntry, StoreError>;
+
+    /// Entries with `seq > after`, in order, at most `limit`.
+    async fn entries(&self, after: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+/// Everything a store offers.
+pub trait Store: LotStore + UserStore + AuditLog + fmt::Debug {}
+
+impl<T: LotStore + UserStore + AuditLog + fmt::Debug> Store for T {}

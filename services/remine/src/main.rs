@@ -1,0 +1,2 @@
+//! The remine binary.
+fn main() {}

@@ -1,0 +1,1 @@
+//! Test support: throwaway PostgreSQL clusters, the shared examples folder, temporary data directories.

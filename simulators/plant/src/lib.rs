@@ -1,0 +1,1 @@
+//! The plant simulator: discharge and mechanical lines as Modbus TCP servers, hydrometallurgy as an OPC UA server.
