@@ -1,1 +1,27 @@
-//! The HTTP API (axum): routers, authentication, one error type, live-value streams.
+//! The HTTP API of remine, and the server of the HMI's assets.
+//!
+//! Only this crate knows HTTP. [`app`] builds the router from an
+//! [`AppState`]; starting a server is the binary's job, so tests call the
+//! router directly or bind port 0. Every handler returns [`ApiError`] on
+//! failure: one JSON shape `{"error": {"code", "message"}}`, with 5xx
+//! answers carrying no internals (they are logged).
+//!
+//! Authentication: `POST /api/v1/session` opens a session; its token works
+//! as the `remine_session` cookie (the HMI) and as `Authorization: Bearer`
+//! (machines). Each route states the role it needs.
+//!
+//! ```no_run
+//! # async fn f(state: remine_api::AppState) {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+//! axum::serve(listener, remine_api::app(state)).await.unwrap();
+//! # }
+//! ```
+
+mod auth;
+mod dto;
+mod error;
+mod routes;
+
+pub use auth::Authenticated;
+pub use error::ApiError;
+pub use routes::{AppState, app};

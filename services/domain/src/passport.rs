@@ -200,6 +200,8 @@ pub enum PassportId {
     Uuid(String),
     /// A GB/T 34014 code.
     Gbt(GbtCode),
+    /// An absolute URI (`https://...`), as IDTA passports name the product.
+    Uri(String),
     /// A plant-assigned id for a unit that arrived without a passport.
     Plant(String),
 }
@@ -250,9 +252,28 @@ impl PassportId {
         }
     }
 
+    /// An absolute URI: a scheme, `://`, and a host, without white space.
+    pub fn uri(s: &str) -> Result<PassportId, DomainError> {
+        let ok = s.split_once("://").is_some_and(|(scheme, rest)| {
+            !scheme.is_empty()
+                && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+                && !rest.is_empty()
+                && !rest.starts_with('/')
+        }) && !s.chars().any(char::is_whitespace);
+        if ok {
+            Ok(PassportId::Uri(s.to_string()))
+        } else {
+            Err(DomainError::Malformed {
+                what: "passport identifier",
+                value: s.to_string(),
+                why: "not an absolute URI (scheme://host/...)".into(),
+            })
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         match self {
-            PassportId::Urn(s) | PassportId::Uuid(s) | PassportId::Plant(s) => s,
+            PassportId::Urn(s) | PassportId::Uuid(s) | PassportId::Uri(s) | PassportId::Plant(s) => s,
             PassportId::Gbt(c) => c.as_str(),
         }
     }
@@ -263,6 +284,8 @@ impl PassportId {
             PassportId::uuid(s)
         } else if s.starts_with("urn:") {
             PassportId::urn(s)
+        } else if s.contains("://") {
+            PassportId::uri(s)
         } else if let Ok(c) = GbtCode::parse(s) {
             Ok(PassportId::Gbt(c))
         } else if !s.is_empty() {
@@ -554,6 +577,14 @@ mod tests {
         assert!(e.contains("unknown product type X"), "{e}");
         let e = gbt("1JTPB9ZZ6UA19JLD28739896").unwrap_err();
         assert!(e.contains("invalid production month D"), "{e}");
+    }
+
+    #[test]
+    fn uris_need_a_scheme_and_a_host() {
+        let id = PassportId::from_stored("https://id.example/battery/X1").unwrap();
+        assert_eq!(id, PassportId::Uri("https://id.example/battery/X1".into()));
+        assert!(PassportId::uri("https:///nohost").is_err());
+        assert!(PassportId::uri("id.example/battery").is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! audit entry describes a write that did not happen.
 
 use crate::{
-    AuditEntry, AuditEvent, GenealogyEdge, Lot, LotId, Passport, PassportId, Role, TagInfo,
+    AuditEntry, AuditEvent, ChainBreak, GenealogyEdge, Lot, LotId, Passport, PassportId, Role, TagInfo,
     TagName, TagReading, TagValue, Username,
 };
 use async_trait::async_trait;
@@ -151,6 +151,11 @@ pub trait AuditLog: Send + Sync {
 
     /// Entries with `seq > after`, in order, at most `limit`.
     async fn entries(&self, after: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Checks the whole chain: `Ok(Ok(n))` when all `n` entries hold,
+    /// `Ok(Err(b))` naming the first entry that does not (altered, missing,
+    /// inserted, unreadable).
+    async fn verify(&self) -> Result<Result<u64, ChainBreak>, StoreError>;
 }
 
 /// Everything a store offers.

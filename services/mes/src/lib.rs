@@ -1,1 +1,37 @@
-//! Application services: intake, the guarded write path, the production run of the demo plant, recovery reports.
+//! Application services of remine: the use cases the API and the CLI call.
+//!
+//! The domain crate says what things are; this crate says what the plant
+//! does with them, through the domain's ports only (it knows no protocol,
+//! no SQL and no HTTP):
+//! - [`PlantIo`] routes tag reads and writes to the adapter that serves each
+//!   tag, and [`GuardedWriter`] is the one path every write takes: role,
+//!   limits, audit (who, old, new, reason), write, read-back, result;
+//! - [`LiveValues`] polls the plant and publishes snapshots for the HMI;
+//! - [`Users`] hashes passwords (argon2), opens and checks sessions;
+//! - [`Intake`] turns passports into input lots;
+//! - [`recovery_report`] computes rRM per element for a year from the store;
+//! - [`production`] runs material through the demo plant's lines.
+//!
+//! ```no_run
+//! # async fn f(store: std::sync::Arc<dyn remine_domain::ports::Store>) {
+//! let report = remine_mes::recovery_report(store.as_ref(), 2026).await.unwrap();
+//! println!("{} input units", report.input_units);
+//! # }
+//! ```
+
+mod error;
+mod guarded;
+mod intake;
+mod live;
+pub mod production;
+mod report;
+mod router;
+mod users;
+
+pub use error::MesError;
+pub use guarded::{Actor, GuardedWriter, WriteOutcome};
+pub use intake::{Intake, unit_lot_id};
+pub use live::{LiveValues, Snapshot};
+pub use report::recovery_report;
+pub use router::PlantIo;
+pub use users::{MIN_PASSWORD_LEN, Session, Users, hash_password, random_password};

@@ -1,0 +1,291 @@
+//! The routes and their handlers.
+
+use crate::auth::SESSION_COOKIE;
+use crate::dto::*;
+use crate::{ApiError, Authenticated};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use futures::Stream;
+use remine_domain::ports::{Store, TagIo};
+use remine_domain::{Action, LotId, TagName, TagValue};
+use remine_mes::{GuardedWriter, LiveValues, Snapshot, Users};
+use serde::Deserialize;
+use serde_json::Value;
+use std::convert::Infallible;
+use std::sync::Arc;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::WatchStream;
+use tower_http::trace::TraceLayer;
+
+/// Everything the handlers need. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub users: Users,
+    /// The plant's tags, when a plant is connected.
+    pub plant: Option<Arc<dyn TagIo>>,
+    pub writer: Option<GuardedWriter>,
+    pub live: LiveValues,
+    /// The plant's display name for the HMI header.
+    pub site: String,
+}
+
+/// A JSON body whose rejection is an [`ApiError`], so malformed bodies get
+/// the same error shape as everything else.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+struct ApiJson<T>(T);
+
+/// A query string whose rejection is an [`ApiError`].
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+struct ApiQuery<T>(T);
+
+// The derive macros need the rejections in scope.
+#[allow(dead_code)]
+fn _rejections(_: JsonRejection, _: QueryRejection) {}
+
+/// The router of the whole API and the HMI.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/health", get(health))
+        .route("/session", get(whoami).post(login).delete(logout))
+        .route("/tags", get(tags))
+        .route("/tags/{*name}", put(write_tag))
+        .route("/stream", get(stream))
+        .route("/lots", get(lots))
+        .route("/lots/{id}", get(lot))
+        .route("/reports/recovery", get(recovery))
+        .route("/audit", get(audit))
+        .route("/audit/verify", get(audit_verify))
+        .fallback(|| async { ApiError::NotFound("no such API route".into()) });
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/", get(hmi_index))
+        .route("/assets/{file}", get(hmi_asset))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn health(State(s): State<AppState>) -> Json<Value> {
+    Json(serde_json::json!({ "status": "ok", "site": s.site, "plant": s.plant.is_some() }))
+}
+
+fn session_cookie(token: &str, max_age_s: i64) -> Result<HeaderValue, ApiError> {
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age_s}"
+    ))
+    .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+async fn login(State(s): State<AppState>, ApiJson(req): ApiJson<LoginRequest>) -> Result<Response, ApiError> {
+    let session = s.users.login(&req.user, &req.password).await?;
+    let ttl = (session.expires_at - chrono::Utc::now()).num_seconds().max(0);
+    let cookie = session_cookie(&session.token, ttl)?;
+    let body = SessionDto {
+        user: session.actor.user.to_string(),
+        role: session.actor.role.name().into(),
+        token: Some(session.token),
+        expires_at: Some(time(session.expires_at)),
+    };
+    Ok(([(SET_COOKIE, cookie)], Json(body)).into_response())
+}
+
+async fn whoami(auth: Authenticated) -> Json<SessionDto> {
+    Json(SessionDto {
+        user: auth.actor.user.to_string(),
+        role: auth.actor.role.name().into(),
+        token: None,
+        expires_at: None,
+    })
+}
+
+async fn logout(State(s): State<AppState>, auth: Authenticated) -> Result<Response, ApiError> {
+    s.users.logout(&auth.token).await?;
+    Ok(([(SET_COOKIE, session_cookie("", 0)?)], StatusCode::NO_CONTENT).into_response())
+}
+
+fn snapshot_dto(s: &Snapshot) -> SnapshotDto {
+    SnapshotDto {
+        seq: s.seq,
+        at: s.at.map(time),
+        readings: s.readings.iter().map(ReadingDto::from).collect(),
+    }
+}
+
+async fn tags(State(s): State<AppState>, auth: Authenticated) -> Result<Json<Value>, ApiError> {
+    auth.require(Action::View)?;
+    let catalogue: Vec<TagInfoDto> = s
+        .plant
+        .as_ref()
+        .map(|p| p.catalogue().iter().map(TagInfoDto::from).collect())
+        .unwrap_or_default();
+    let snap = snapshot_dto(&s.live.latest());
+    Ok(Json(serde_json::json!({ "tags": catalogue, "snapshot": snap })))
+}
+
+fn tag_value(v: &Value) -> Result<TagValue, ApiError> {
+    match v {
+        Value::Bool(b) => Ok(TagValue::Bool(*b)),
+        Value::Number(n) if n.is_i64() => Ok(TagValue::Int(n.as_i64().unwrap_or_default())),
+        Value::Number(n) => n
+            .as_f64()
+            .map(TagValue::Float)
+            .ok_or_else(|| ApiError::BadRequest(format!("value {n} is not a finite number"))),
+        other => Err(ApiError::BadRequest(format!(
+            "value must be a number or a boolean, got {other}"
+        ))),
+    }
+}
+
+async fn write_tag(
+    State(s): State<AppState>,
+    auth: Authenticated,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<WriteRequest>,
+) -> Result<Json<WriteResult>, ApiError> {
+    let tag = TagName::parse(&name).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let writer = s
+        .writer
+        .as_ref()
+        .ok_or_else(|| ApiError::Unavailable("no plant is connected".into()))?;
+    let value = tag_value(&req.value)?;
+    let out = writer.write(&auth.actor, &tag, value, &req.reason).await?;
+    Ok(Json(WriteResult {
+        tag: out.tag.to_string(),
+        old: out.old.map(value_json),
+        new: value_json(out.new),
+        audit_seq: out.audit_seq,
+    }))
+}
+
+async fn stream(
+    State(s): State<AppState>,
+    auth: Authenticated,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    auth.require(Action::View)?;
+    let events = WatchStream::new(s.live.subscribe()).map(|snap| {
+        let json = serde_json::to_string(&snapshot_dto(&snap)).unwrap_or_else(|_| "{}".into());
+        Ok(Event::default().event("snapshot").data(json))
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+async fn lots(State(s): State<AppState>, auth: Authenticated) -> Result<Json<Vec<LotDto>>, ApiError> {
+    auth.require(Action::View)?;
+    let lots = s.store.lots().await?;
+    Ok(Json(lots.iter().map(LotDto::from).collect()))
+}
+
+async fn lot(
+    State(s): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<LotDetailDto>, ApiError> {
+    auth.require(Action::View)?;
+    let id = LotId::parse(&id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let lot = s
+        .store
+        .lot(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("lot {id} not found")))?;
+    let edges = s.store.edges().await?;
+    let edge = |e: &remine_domain::GenealogyEdge| EdgeDto {
+        from: e.from.to_string(),
+        to: e.to.to_string(),
+        mass_kg: e.mass.kg(),
+    };
+    Ok(Json(LotDetailDto {
+        lot: LotDto::from(&lot),
+        inputs: edges.iter().filter(|e| e.to == id).map(edge).collect(),
+        outputs: edges.iter().filter(|e| e.from == id).map(edge).collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+struct YearQuery {
+    year: i32,
+}
+
+async fn recovery(
+    State(s): State<AppState>,
+    auth: Authenticated,
+    ApiQuery(q): ApiQuery<YearQuery>,
+) -> Result<Json<RecoveryDto>, ApiError> {
+    auth.require(Action::View)?;
+    if !(2000..=2100).contains(&q.year) {
+        return Err(ApiError::BadRequest(format!("year {} is out of range 2000-2100", q.year)));
+    }
+    let report = remine_mes::recovery_report(s.store.as_ref(), q.year).await?;
+    Ok(Json(RecoveryDto::from(&report)))
+}
+
+#[derive(Debug, Deserialize)]
+struct AuditQuery {
+    #[serde(default)]
+    after: i64,
+    #[serde(default = "default_limit")]
+    limit: u32,
+}
+
+fn default_limit() -> u32 {
+    100
+}
+
+async fn audit(
+    State(s): State<AppState>,
+    auth: Authenticated,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Result<Json<Vec<AuditDto>>, ApiError> {
+    auth.require(Action::Approve)?;
+    let entries = s.store.entries(q.after, q.limit.min(1000)).await?;
+    Ok(Json(
+        entries
+            .into_iter()
+            .map(|e| AuditDto {
+                seq: e.seq,
+                at: time(e.at),
+                actor: e.event.actor.to_string(),
+                action: e.event.action,
+                target: e.event.target,
+                old: e.event.old,
+                new: e.event.new,
+                reason: e.event.reason,
+                hash: e.hash.to_hex(),
+            })
+            .collect(),
+    ))
+}
+
+async fn audit_verify(State(s): State<AppState>, auth: Authenticated) -> Result<Json<Value>, ApiError> {
+    auth.require(Action::Approve)?;
+    let body = match s.store.verify().await? {
+        Ok(n) => serde_json::json!({ "intact": true, "entries": n }),
+        Err(b) => serde_json::json!({ "intact": false, "brokenAt": b.seq, "why": b.why }),
+    };
+    Ok(Json(body))
+}
+
+async fn hmi_index() -> Response {
+    hmi_asset(Path("index.html".into())).await
+}
+
+async fn hmi_asset(Path(file): Path<String>) -> Response {
+    match remine_hmi::asset(&file) {
+        Some(a) => (
+            [
+                (CONTENT_TYPE, HeaderValue::from_static(a.content_type)),
+                (CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            ],
+            a.bytes,
+        )
+            .into_response(),
+        None => ApiError::NotFound(format!("no asset {file}")).into_response(),
+    }
+}

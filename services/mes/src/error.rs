@@ -1,0 +1,31 @@
+//! The one error type of the application services.
+
+use remine_domain::DomainError;
+use remine_domain::ports::{StoreError, TagError};
+
+/// Why a use case failed. Each variant maps to one kind of answer at the
+/// API (not allowed, bad input, conflict, unavailable).
+#[derive(Debug, thiserror::Error)]
+pub enum MesError {
+    /// The user's role does not allow the action, or the state model refuses it.
+    #[error("{0}")]
+    NotAllowed(String),
+    /// The login failed (unknown user or wrong password: never said which).
+    #[error("unknown user or wrong password")]
+    BadCredentials,
+    /// The session is missing or expired.
+    #[error("not logged in or session expired")]
+    Unauthenticated,
+    /// Input that does not make a valid domain value.
+    #[error(transparent)]
+    Invalid(#[from] DomainError),
+    #[error(transparent)]
+    Tag(#[from] TagError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The plant did not do what was asked in time.
+    #[error("{0}")]
+    Plant(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}

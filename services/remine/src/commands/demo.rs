@@ -1,0 +1,241 @@
+//! `remine demo`: the whole thin path on one machine.
+//!
+//! Starts the plant simulator in-process on loopback, connects to it through
+//! the Modbus and OPC UA adapters over real TCP, creates a fresh SQLite
+//! database (DATA/demo.db, recreated on every run), receives the demo's own
+//! passports, runs the packs through discharge, shredding and the
+//! hydrometallurgical train to product lots, prints the recovery rates, and
+//! serves the HMI until Ctrl-C or --duration.
+
+use crate::cli::DemoArgs;
+use crate::{plant, server};
+use anyhow::{Context, bail};
+use chrono::Datelike;
+use include_dir::{Dir, include_dir};
+use remine_api::AppState;
+use remine_domain::ports::{LotStore, Store, TagIo};
+use remine_domain::{Chemistry, CountryCode, Role, Username};
+use remine_mes::production::{Production, RunConfig};
+use remine_mes::{Actor, Intake, Users, random_password, recovery_report};
+use remine_modbus::ModbusConfig;
+use remine_opcua::OpcUaConfig;
+use remine_sim::SimConfig;
+use remine_store::Db;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+static DEMO_PASSPORTS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/demo/passports");
+const DISCHARGE_MAP: &str = include_str!("../../demo/plant-discharge.toml");
+const MECHANICAL_MAP: &str = include_str!("../../demo/plant-mechanical.toml");
+const HYDROMET_MAP: &str = include_str!("../../demo/plant-hydromet.toml");
+const DEMO_DB_FILE: &str = "demo.db";
+const STATIONS: usize = 4;
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    // Fail fast on the HTTP port before anything starts.
+    let listener = server::bind(args.listen).await?;
+    let store: Arc<Db> = Arc::new(open_fresh(&args).await?);
+    let dyn_store: Arc<dyn Store> = store.clone();
+
+    let loopback = |port| SocketAddr::from(([127, 0, 0, 1], port));
+    let sim = remine_sim::start(SimConfig {
+        discharge: loopback(args.discharge_port),
+        mechanical: loopback(args.mechanical_port),
+        hydromet: loopback(args.hydromet_port),
+        speed: args.speed,
+        seed: args.seed,
+        pki_dir: args.db.data.join("sim-pki"),
+        stations: STATIONS,
+    })
+    .await
+    .context("plant simulator")?;
+
+    let fill = |template: &str| {
+        template
+            .replace("{{DISCHARGE_ADDR}}", &sim.discharge_addr().to_string())
+            .replace("{{MECHANICAL_ADDR}}", &sim.mechanical_addr().to_string())
+            .replace("{{HYDROMET_ENDPOINT}}", &sim.hydromet_endpoint())
+            .replace("{{PKI_DIR}}", &args.db.data.join("client-pki").display().to_string())
+    };
+    let modbus = vec![
+        ModbusConfig::from_toml_str(&fill(DISCHARGE_MAP), "demo/plant-discharge.toml")?,
+        ModbusConfig::from_toml_str(&fill(MECHANICAL_MAP), "demo/plant-mechanical.toml")?,
+    ];
+    let opcua = vec![OpcUaConfig::from_toml_str(&fill(HYDROMET_MAP), "demo/plant-hydromet.toml")?];
+    let plant = plant::connect(modbus, opcua, dyn_store.clone(), Duration::from_millis(200))?;
+
+    let users = Users::new(dyn_store.clone(), chrono::Duration::hours(12));
+    let mut credentials = Vec::new();
+    for (name, role) in [("operator", Role::Operator), ("engineer", Role::Engineer), ("supervisor", Role::Supervisor)] {
+        let password = random_password();
+        users.add(&Actor::system(), &Username::parse(name)?, role, &password).await?;
+        credentials.push((name, role, password));
+    }
+
+    let state = AppState {
+        store: dyn_store.clone(),
+        users,
+        plant: Some(plant.io.clone() as Arc<dyn TagIo>),
+        writer: Some(plant.writer.clone()),
+        live: plant.live.clone(),
+        site: "remine demo plant (simulated)".into(),
+    };
+    let addr = listener.local_addr()?;
+    let http = tokio::spawn(async move {
+        axum::serve(listener, remine_api::app(state)).await
+    });
+
+    println!("remine demo: simulated plant at speed x{}", args.speed);
+    println!("  discharge line  modbus://{} (unit 1)", sim.discharge_addr());
+    println!("  mechanical line modbus://{} (unit 2)", sim.mechanical_addr());
+    println!("  hydromet line   {}", sim.hydromet_endpoint());
+    println!("  database        {:?}", store);
+    for (name, role, password) in &credentials {
+        println!("  user {name} password {password} role {}", role.name());
+    }
+    println!("  HMI: http://{addr}/");
+
+    let production = {
+        let data = args.db.data.clone();
+        let store = dyn_store.clone();
+        let plant = plant.clone();
+        tokio::spawn(async move {
+            let result = produce(&data, store, plant).await;
+            if let Err(e) = &result {
+                eprintln!("error: production run: {e:#}");
+            }
+            result
+        })
+    };
+
+    tokio::select! {
+        _ = server::stop_signal(args.duration) => {}
+        r = http => { r.context("HTTP server task")?.context("HTTP server failed")?; }
+    }
+    if !production.is_finished() {
+        println!("stopping before the production run finished");
+        production.abort();
+    } else if let Ok(Err(_)) = production.await {
+        sim.shutdown().await;
+        return Ok(ExitCode::FAILURE);
+    }
+    sim.shutdown().await;
+    store.close().await;
+    println!("remine demo stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The demo's own database: DATA/demo.db recreated, or an empty --db.
+async fn open_fresh(args: &DemoArgs) -> anyhow::Result<Db> {
+    if let Some(url) = &args.db.db {
+        let db = Db::open(url).await?;
+        if !db.lots().await?.is_empty() {
+            bail!("database {db:?} already holds lots; the demo needs an empty database");
+        }
+        return Ok(db);
+    }
+    let dir = &args.db.data;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    for suffix in ["", "-wal", "-shm"] {
+        let p = dir.join(format!("{DEMO_DB_FILE}{suffix}"));
+        if p.exists() {
+            std::fs::remove_file(&p).with_context(|| format!("cannot remove the old demo database {}", p.display()))?;
+        }
+    }
+    Ok(Db::open(&crate::storage::sqlite_url(&dir.join(DEMO_DB_FILE))).await?)
+}
+
+/// Receives the demo passports and runs them through the plant; prints the report.
+async fn produce(data: &Path, store: Arc<dyn Store>, plant: plant::Plant) -> anyhow::Result<()> {
+    let dir = data.join("demo-passports");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    DEMO_PASSPORTS
+        .extract(&dir)
+        .with_context(|| format!("cannot write the demo passports to {}", dir.display()))?;
+    let countries = delivery_notes(&dir.join("collection.toml"))?;
+
+    let summary = remine_passports::import_paths(std::slice::from_ref(&dir));
+    for refusal in &summary.refused {
+        println!("  refused {}", refusal.error);
+    }
+    let intake = Intake::new(store.clone());
+    let actor = Actor {
+        user: Username::parse("operator")?,
+        role: Role::Operator,
+    };
+    let mut units = Vec::new();
+    for unit in &summary.accepted {
+        let p = &unit.passport;
+        let country = countries.get(p.id().as_str()).cloned();
+        let lot = intake
+            .receive(&actor, p, chrono::Utc::now(), country, &unit.source.display().to_string())
+            .await?;
+        println!("  received {} ({} {}, {})", lot.id(), p.chemistry().map(Chemistry::name).unwrap_or("?"), p.unit_type().name(), p.mass());
+        if let Some(c) = p.chemistry() {
+            units.push((lot, c, p.unit_type()));
+        }
+    }
+    let production = Production::new(
+        plant.io.clone(),
+        plant.writer.clone(),
+        store.clone(),
+        Actor::system(),
+        RunConfig {
+            stations: STATIONS,
+            poll: Duration::from_millis(250),
+            step_timeout: Duration::from_secs(600),
+        },
+    );
+    let campaign = chrono::Utc::now().format("%Y%m%d%H%M%S").to_string();
+    println!("  production run {campaign}: {} units to discharge", units.len());
+    let result = production.run(&campaign, &units).await?;
+    println!(
+        "  made {} from black mass lot {} ({} setpoint and command writes, all audited)",
+        result.products.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", "),
+        result.black_mass,
+        result.setpoint_writes
+    );
+    let year = chrono::Utc::now().year();
+    let report = recovery_report(store.as_ref(), year).await?;
+    println!("recovery rates {year} (rRM, Reg. 2023/1542 Annex XII), from {} input units, {}:", report.input_units, report.input_mass);
+    for e in &report.elements {
+        match e.rate_pct {
+            Some(r) => println!(
+                "  {:<2} {:>6.1} % +- {:.1}  ({} in, {} out){}",
+                e.element.symbol(),
+                r,
+                e.sigma_pct.unwrap_or(0.0),
+                e.input,
+                e.output,
+                e.targets
+                    .iter()
+                    .map(|(t, met)| format!("  {} target {} %: {}", t.by_end_of, t.pct, if *met { "met" } else { "not met" }))
+                    .collect::<String>()
+            ),
+            None => println!("  {:<2}      -    (none in the input)", e.element.symbol()),
+        }
+    }
+    Ok(())
+}
+
+/// Countries of collection from the demo's delivery notes.
+fn delivery_notes(path: &Path) -> anyhow::Result<HashMap<String, CountryCode>> {
+    #[derive(serde::Deserialize)]
+    struct Notes {
+        country_of_collection: HashMap<String, String>,
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let notes: Notes = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    notes
+        .country_of_collection
+        .into_iter()
+        .map(|(id, c)| Ok((id, CountryCode::parse(&c)?)))
+        .collect()
+}

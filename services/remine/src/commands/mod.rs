@@ -1,0 +1,32 @@
+//! One module per subcommand.
+
+mod audit;
+mod demo;
+mod passport;
+mod serve;
+mod user;
+
+use crate::cli::{AuditCommand, Cli, Command, PassportCommand, UserCommand};
+use std::process::ExitCode;
+
+/// The database file `serve` and the admin commands use in --data.
+pub const PLANT_DB_FILE: &str = "remine.db";
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Demo(args) => demo::run(args).await,
+        Command::Serve(args) => serve::run(args).await,
+        Command::User {
+            command: UserCommand::Add { name, role },
+            db,
+        } => user::add(&db, &name, &role).await,
+        Command::Audit {
+            command: AuditCommand::Verify,
+            db,
+        } => audit::verify(&db).await,
+        Command::Passport {
+            command: PassportCommand::Import { paths, country },
+            db,
+        } => passport::import(&db, &paths, country.as_deref()).await,
+    }
+}

@@ -1,0 +1,123 @@
+//! `remine serve --config FILE`: the API and HMI for a real plant.
+//!
+//! The configuration file (TOML) names the site, the listen address, the
+//! database and the plant's tag maps (paths relative to the file):
+//! ```toml
+//! site = "Recycling plant 1"
+//! listen = "0.0.0.0:8080"
+//! database = "sqlite://remine-data/remine.db"   # optional; --db wins
+//! [plant]
+//! modbus = ["plant/discharge.toml", "plant/mechanical.toml"]
+//! opcua = ["plant/hydromet.toml"]
+//! live_period_ms = 200
+//! ```
+//! `serve` creates no users: add them with `remine user add`.
+
+use super::PLANT_DB_FILE;
+use crate::cli::{DbArgs, ServeArgs};
+use crate::{plant, server, storage};
+use anyhow::Context;
+use remine_api::AppState;
+use remine_mes::{LiveValues, Users};
+use remine_modbus::ModbusConfig;
+use remine_opcua::OpcUaConfig;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServeConfig {
+    site: String,
+    #[serde(default = "default_listen")]
+    listen: SocketAddr,
+    database: Option<String>,
+    #[serde(default)]
+    plant: PlantSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlantSection {
+    #[serde(default)]
+    modbus: Vec<PathBuf>,
+    #[serde(default)]
+    opcua: Vec<PathBuf>,
+    #[serde(default = "default_live_period")]
+    live_period_ms: u64,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn default_live_period() -> u64 {
+    200
+}
+
+fn load(path: &Path) -> anyhow::Result<ServeConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read configuration file {}", path.display()))?;
+    let config: ServeConfig = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().replace('\n', " ")))?;
+    if !(50..=60_000).contains(&config.plant.live_period_ms) {
+        anyhow::bail!(
+            "{}: plant.live_period_ms {} is outside 50..60000",
+            path.display(),
+            config.plant.live_period_ms
+        );
+    }
+    Ok(config)
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = load(&args.config)?;
+    let dir = args.config.parent().unwrap_or(Path::new("."));
+    let modbus = config
+        .plant
+        .modbus
+        .iter()
+        .map(|p| ModbusConfig::from_file(dir.join(p)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let opcua = config
+        .plant
+        .opcua
+        .iter()
+        .map(|p| OpcUaConfig::from_file(dir.join(p)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let db_args = DbArgs {
+        data: args.db.data.clone(),
+        db: args.db.db.clone().or(config.database.clone()),
+    };
+    let store: Arc<dyn remine_domain::ports::Store> =
+        Arc::new(storage::open(&db_args, PLANT_DB_FILE).await?);
+    let listener = server::bind(args.listen.unwrap_or(config.listen)).await?;
+    let has_plant = !(modbus.is_empty() && opcua.is_empty());
+    let connected = if has_plant {
+        Some(plant::connect(
+            modbus,
+            opcua,
+            store.clone(),
+            Duration::from_millis(config.plant.live_period_ms),
+        )?)
+    } else {
+        None
+    };
+    let state = AppState {
+        users: Users::new(store.clone(), chrono::Duration::hours(12)),
+        store,
+        plant: connected.as_ref().map(|p| p.io.clone() as Arc<dyn remine_domain::ports::TagIo>),
+        writer: connected.as_ref().map(|p| p.writer.clone()),
+        live: connected.as_ref().map(|p| p.live.clone()).unwrap_or_else(LiveValues::none),
+        site: config.site,
+    };
+    println!("serving {} on http://{}/", state.site, listener.local_addr()?);
+    axum::serve(listener, remine_api::app(state))
+        .with_graceful_shutdown(server::stop_signal(None))
+        .await
+        .context("HTTP server failed")?;
+    Ok(ExitCode::SUCCESS)
+}
