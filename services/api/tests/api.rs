@@ -1,0 +1,218 @@
+//! The API from outside: sessions, roles, one error shape, lots and the
+//! recovery report, through the router with a real SQLite store.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use remine_api::{AppState, app};
+use remine_domain::ports::{LotStore, Store};
+use remine_domain::{
+    AuditEvent, Chemistry, ContentSource, Element, GenealogyEdge, Kilograms, Lot, LotFields, LotId,
+    LotKind, ProductKind, Role, Username,
+};
+use remine_mes::{Actor, LiveValues, Users};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+struct Fixture {
+    state: AppState,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let db = remine_store::Db::open_sqlite_dir(dir.path()).await.unwrap();
+    let store: Arc<dyn Store> = Arc::new(db);
+    let users = Users::new(store.clone(), chrono::Duration::hours(1));
+    for (name, role) in [("vera", Role::Viewer), ("otto", Role::Operator), ("sue", Role::Supervisor)] {
+        users
+            .add(&Actor::system(), &Username::parse(name).unwrap(), role, "a-long-password")
+            .await
+            .unwrap();
+    }
+    let state = AppState {
+        store,
+        users,
+        plant: None,
+        writer: None,
+        live: LiveValues::none(),
+        site: "test plant".into(),
+    };
+    Fixture { state, _dir: dir }
+}
+
+async fn call(f: &Fixture, method: &str, uri: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let req = match body {
+        Some(b) => req
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(b.to_string()))
+            .unwrap(),
+        None => req.body(Body::empty()).unwrap(),
+    };
+    let res = app(f.state.clone()).oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+async fn login(f: &Fixture, user: &str) -> String {
+    let (status, body) = call(f, "POST", "/api/v1/session", None, Some(json!({"user": user, "password": "a-long-password"}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["token"].as_str().unwrap().to_string()
+}
+
+fn check_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str, fragment: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(fragment), "'{message}' does not contain '{fragment}'");
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_refused_without_saying_which_part_was_wrong() {
+    let f = fixture().await;
+    for user in ["otto", "nobody"] {
+        let (s, b) = call(&f, "POST", "/api/v1/session", None, Some(json!({"user": user, "password": "wrong-password"}))).await;
+        check_error(s, &b, StatusCode::UNAUTHORIZED, "unauthenticated", "unknown user or wrong password");
+    }
+}
+
+#[tokio::test]
+async fn without_a_session_data_is_refused() {
+    let f = fixture().await;
+    let (s, b) = call(&f, "GET", "/api/v1/lots", None, None).await;
+    check_error(s, &b, StatusCode::UNAUTHORIZED, "unauthenticated", "not logged in");
+    let (s, b) = call(&f, "GET", "/api/v1/lots", Some("forged-token"), None).await;
+    check_error(s, &b, StatusCode::UNAUTHORIZED, "unauthenticated", "session");
+}
+
+#[tokio::test]
+async fn a_session_names_its_user_and_ends_at_logout() {
+    let f = fixture().await;
+    let token = login(&f, "otto").await;
+    let (s, b) = call(&f, "GET", "/api/v1/session", Some(&token), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(b, json!({"user": "otto", "role": "operator"}));
+    let (s, _) = call(&f, "DELETE", "/api/v1/session", Some(&token), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = call(&f, "GET", "/api/v1/session", Some(&token), None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_the_same_error_shape() {
+    let f = fixture().await;
+    let (s, b) = call(&f, "POST", "/api/v1/session", None, Some(json!({"user": "otto"}))).await;
+    check_error(s, &b, StatusCode::BAD_REQUEST, "bad_request", "password");
+    let (s, b) = call(&f, "GET", "/api/v1/nothing-here", None, None).await;
+    check_error(s, &b, StatusCode::NOT_FOUND, "not_found", "no such API route");
+}
+
+#[tokio::test]
+async fn the_audit_trail_needs_a_supervisor() {
+    let f = fixture().await;
+    let op = login(&f, "otto").await;
+    let (s, b) = call(&f, "GET", "/api/v1/audit", Some(&op), None).await;
+    check_error(s, &b, StatusCode::FORBIDDEN, "forbidden", "needs supervisor");
+    let sup = login(&f, "sue").await;
+    let (s, b) = call(&f, "GET", "/api/v1/audit", Some(&sup), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(b.as_array().unwrap().len(), 3, "three user.add entries: {b}");
+    let (s, b) = call(&f, "GET", "/api/v1/audit/verify", Some(&sup), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(b, json!({"intact": true, "entries": 3}));
+}
+
+#[tokio::test]
+async fn writing_a_tag_without_a_plant_is_unavailable_not_a_crash() {
+    let f = fixture().await;
+    let op = login(&f, "otto").await;
+    let (s, b) = call(&f, "PUT", "/api/v1/tags/Discharge/Station1/EndVoltage", Some(&op), Some(json!({"value": 1.0, "reason": "test"}))).await;
+    check_error(s, &b, StatusCode::SERVICE_UNAVAILABLE, "unavailable", "no plant");
+}
+
+fn kg(v: f64) -> Kilograms {
+    Kilograms::new(v).unwrap()
+}
+
+async fn record_a_small_plant(store: &dyn LotStore) {
+    let now = chrono::Utc::now();
+    let audit = |target: &str| AuditEvent {
+        actor: Username::system(),
+        action: "lot.produce".into(),
+        target: target.into(),
+        old: None,
+        new: None,
+        reason: "test".into(),
+    };
+    let lot = |id: &str, kind, mass, els: &[(Element, f64)], src| {
+        Lot::new(LotFields {
+            id: LotId::parse(id).unwrap(),
+            kind,
+            mass: kg(mass),
+            elements: els.iter().map(|(e, m)| (*e, kg(*m))).collect(),
+            content_source: src,
+            created_at: now,
+            passport: None,
+            country_of_collection: None,
+        })
+        .unwrap()
+    };
+    let input = lot("U-1", LotKind::InputUnit, 500.0, &[(Element::Ni, 60.0), (Element::Li, 10.0), (Element::Co, 8.0)], ContentSource::Declared);
+    store.produce(&input, &[], audit("U-1")).await.unwrap();
+    let bm = lot("BM-1", LotKind::BlackMass(Chemistry::Nmc811), 200.0, &[(Element::Ni, 58.0)], ContentSource::Estimated);
+    let edge = |a: &str, b: &str, m| GenealogyEdge { from: LotId::parse(a).unwrap(), to: LotId::parse(b).unwrap(), mass: kg(m) };
+    store.produce(&bm, &[edge("U-1", "BM-1", 500.0)], audit("BM-1")).await.unwrap();
+    let ni = lot("NI-1", LotKind::Product(ProductKind::NickelSulphate), 240.0, &[(Element::Ni, 54.0)], ContentSource::Assayed);
+    store.produce(&ni, &[edge("BM-1", "NI-1", 240.0)], audit("NI-1")).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_recovery_report_is_computed_from_recorded_lots() {
+    use chrono::Datelike;
+    let f = fixture().await;
+    record_a_small_plant(f.state.store.as_ref()).await;
+    let token = login(&f, "vera").await;
+    let year = chrono::Utc::now().year();
+    let (s, b) = call(&f, "GET", &format!("/api/v1/reports/recovery?year={year}"), Some(&token), None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let ni = b["elements"].as_array().unwrap().iter().find(|e| e["element"] == "Ni").unwrap();
+    assert!((ni["rRmPct"].as_f64().unwrap() - 90.0).abs() < 1e-9, "{ni}");
+    assert_eq!(ni["targets"][0], json!({"byEndOf": 2027, "targetPct": 90.0, "met": true}));
+    let li = b["elements"].as_array().unwrap().iter().find(|e| e["element"] == "Li").unwrap();
+    assert_eq!(li["rRmPct"], json!(0.0));
+    let (s, b) = call(&f, "GET", "/api/v1/reports/recovery?year=twenty", Some(&token), None).await;
+    check_error(s, &b, StatusCode::BAD_REQUEST, "bad_request", "invalid query");
+}
+
+#[tokio::test]
+async fn a_lot_shows_its_inputs_and_outputs() {
+    let f = fixture().await;
+    record_a_small_plant(f.state.store.as_ref()).await;
+    let token = login(&f, "vera").await;
+    let (s, b) = call(&f, "GET", "/api/v1/lots/BM-1", Some(&token), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(b["lot"]["label"], "black mass-NMC");
+    assert_eq!(b["inputs"][0]["from"], "U-1");
+    assert_eq!(b["outputs"][0]["to"], "NI-1");
+    let (s, b) = call(&f, "GET", "/api/v1/lots/NOPE", Some(&token), None).await;
+    check_error(s, &b, StatusCode::NOT_FOUND, "not_found", "lot NOPE not found");
+}
+
+#[tokio::test]
+async fn the_hmi_is_served_from_the_binary() {
+    let f = fixture().await;
+    let res = app(f.state.clone())
+        .oneshot(Request::builder().uri("/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[header::CONTENT_TYPE], "text/html; charset=utf-8");
+    let (s, _) = call(&f, "GET", "/assets/app.js", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+}
