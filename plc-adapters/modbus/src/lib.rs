@@ -1,1 +1,63 @@
-//! Modbus TCP adapter: polls tag maps into readings and writes through the domain's TagIo port.
+//! Modbus TCP adapter: polls tag maps into readings and writes through the
+//! domain's [`TagIo`](remine_domain::ports::TagIo) port.
+//!
+//! The services never see Modbus. A plant engineer describes, in a TOML tag
+//! map, which devices exist (address, unit id, poll interval, timeout) and
+//! where each tag lives (table, 0-based address, type, word order, scaling,
+//! access and write limits); plc-adapters/README.md documents the format.
+//! [`ModbusConfig`] parses and checks that map at start-up, naming the file,
+//! the tag and the field of every mistake. [`ModbusAdapter`] then runs one
+//! poller per device, coalescing contiguous registers into reads of at most
+//! 125 registers (2000 bits), and serves `read` from a cache, so a read never
+//! waits on a device. Quality follows the link: `WaitingForInitialData` before
+//! the first poll, `NotConnected` or `Timeout` (with the last value kept as
+//! stale) when the link fails, `DeviceFailure` for the tags of a request the
+//! device answered with an exception. Lost links are retried with capped
+//! exponential backoff and jitter, forever. Writes are checked (unknown tag,
+//! read-only, limits) before anything reaches the wire, then read back and
+//! compared. [`DeviceStatus`] reports each link for a comms-loss alarm.
+//!
+//! ```no_run
+//! use remine_domain::{TagName, TagValue, ports::TagIo};
+//! use remine_modbus::{ModbusAdapter, ModbusConfig};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = ModbusConfig::from_toml_str(r#"
+//!     [[device]]
+//!     name = "discharge-plc"
+//!     address = "10.0.0.10:502"
+//!     unit_id = 1
+//!
+//!     [[tag]]
+//!     name = "Discharge/Station1/MaxCurrent"
+//!     device = "discharge-plc"
+//!     table = "holding"
+//!     address = 10
+//!     type = "u16"
+//!     scale = 0.1
+//!     unit = "A"
+//!     access = "read_write"
+//!     min = 0.0
+//!     max = 400.0
+//! "#, "discharge.toml")?;
+//! let adapter = ModbusAdapter::start(config)?;
+//! let tag = TagName::parse("Discharge/Station1/MaxCurrent")?;
+//! adapter.write(&tag, TagValue::Float(250.0)).await?;
+//! let reading = &adapter.read(&[tag]).await[0];
+//! println!("{:?} ({})", reading.value, reading.quality);
+//! adapter.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+mod adapter;
+mod backoff;
+mod cache;
+mod codec;
+mod config;
+mod error;
+mod plan;
+
+pub use adapter::{DeviceStatus, ModbusAdapter};
+pub use config::{DataType, DeviceConfig, ModbusConfig, Table, TagConfig, WordOrder, WriteLimits};
+pub use error::ModbusError;

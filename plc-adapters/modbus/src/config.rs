@@ -1,0 +1,808 @@
+//! The Modbus tag map: its TOML form, and the checked types it is parsed into.
+//!
+//! The file has `[[device]]` tables (one per Modbus TCP server) and `[[tag]]`
+//! tables (one per signal); plc-adapters/README.md documents every field.
+//! Parsing checks everything that can be checked without a device: names,
+//! ranges, type and table combinations, overlapping registers, write limits.
+//! The resulting [`ModbusConfig`] cannot hold an invalid mapping.
+
+use crate::ModbusError;
+use remine_domain::{Access, TagInfo, TagName};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+/// The four Modbus data tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    /// Holding registers (read/write, 16 bits each).
+    Holding,
+    /// Input registers (read-only, 16 bits each).
+    Input,
+    /// Coils (read/write bits).
+    Coil,
+    /// Discrete inputs (read-only bits).
+    Discrete,
+}
+
+impl Table {
+    fn parse(s: &str) -> Option<Table> {
+        match s {
+            "holding" => Some(Table::Holding),
+            "input" => Some(Table::Input),
+            "coil" => Some(Table::Coil),
+            "discrete" => Some(Table::Discrete),
+            _ => None,
+        }
+    }
+
+    /// Whether the table holds 16-bit registers (rather than single bits).
+    pub fn is_register(self) -> bool {
+        matches!(self, Table::Holding | Table::Input)
+    }
+
+    /// Whether a Modbus master may write this table.
+    pub fn is_writable(self) -> bool {
+        matches!(self, Table::Holding | Table::Coil)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Table::Holding => "holding",
+            Table::Input => "input",
+            Table::Coil => "coil",
+            Table::Discrete => "discrete",
+        }
+    }
+}
+
+impl fmt::Display for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How the raw bits of a tag are interpreted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DataType {
+    U16,
+    I16,
+    U32,
+    I32,
+    F32,
+    /// A coil, a discrete input, or one bit of a register.
+    Bool,
+}
+
+impl DataType {
+    fn parse(s: &str) -> Option<DataType> {
+        match s {
+            "u16" => Some(DataType::U16),
+            "i16" => Some(DataType::I16),
+            "u32" => Some(DataType::U32),
+            "i32" => Some(DataType::I32),
+            "f32" => Some(DataType::F32),
+            "bool" => Some(DataType::Bool),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataType::U16 => "u16",
+            DataType::I16 => "i16",
+            DataType::U32 => "u32",
+            DataType::I32 => "i32",
+            DataType::F32 => "f32",
+            DataType::Bool => "bool",
+        }
+    }
+
+    /// Whether the type spans two registers.
+    pub fn is_32_bit(self) -> bool {
+        matches!(self, DataType::U32 | DataType::I32 | DataType::F32)
+    }
+
+    /// Registers (or bits, for bool) the type occupies.
+    pub fn width(self) -> u16 {
+        if self.is_32_bit() { 2 } else { 1 }
+    }
+}
+
+impl fmt::Display for DataType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which register of a 32-bit value comes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum WordOrder {
+    /// High word at the lower address (Modbus convention, "ABCD").
+    #[default]
+    Big,
+    /// Low word at the lower address ("CDAB", common on some PLCs).
+    Little,
+}
+
+impl WordOrder {
+    fn parse(s: &str) -> Option<WordOrder> {
+        match s {
+            "big" => Some(WordOrder::Big),
+            "little" => Some(WordOrder::Little),
+            _ => None,
+        }
+    }
+}
+
+/// Inclusive write limits in engineering units; `min <= max`, both finite.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WriteLimits {
+    min: f64,
+    max: f64,
+}
+
+impl WriteLimits {
+    pub fn min(self) -> f64 {
+        self.min
+    }
+
+    pub fn max(self) -> f64 {
+        self.max
+    }
+
+    pub fn contains(self, value: f64) -> bool {
+        value >= self.min && value <= self.max
+    }
+}
+
+/// One Modbus TCP server (a PLC, or a unit behind a gateway).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceConfig {
+    name: String,
+    host: String,
+    port: u16,
+    unit_id: u8,
+    poll_interval: Duration,
+    request_timeout: Duration,
+    max_gap: u16,
+    reconnect_min: Duration,
+    reconnect_max: Duration,
+}
+
+impl DeviceConfig {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Host name or IP address, without brackets.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn unit_id(&self) -> u8 {
+        self.unit_id
+    }
+
+    pub fn poll_interval(&self) -> Duration {
+        self.poll_interval
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    /// Unmapped registers (or bits) a read may bridge to merge two requests.
+    pub fn max_gap(&self) -> u16 {
+        self.max_gap
+    }
+
+    /// First delay before reconnecting; it doubles up to [`Self::reconnect_max`].
+    pub fn reconnect_min(&self) -> Duration {
+        self.reconnect_min
+    }
+
+    pub fn reconnect_max(&self) -> Duration {
+        self.reconnect_max
+    }
+}
+
+/// One tag: where it lives on which device, how to convert it, and who may write it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagConfig {
+    name: TagName,
+    device: usize,
+    table: Table,
+    address: u16,
+    data_type: DataType,
+    word_order: WordOrder,
+    bit: Option<u8>,
+    scale: f64,
+    offset: f64,
+    unit: String,
+    access: Access,
+    limits: Option<WriteLimits>,
+}
+
+impl TagConfig {
+    pub fn name(&self) -> &TagName {
+        &self.name
+    }
+
+    /// Index of the tag's device in [`ModbusConfig::devices`].
+    pub fn device_index(&self) -> usize {
+        self.device
+    }
+
+    pub fn table(&self) -> Table {
+        self.table
+    }
+
+    /// 0-based address of the first register or bit.
+    pub fn address(&self) -> u16 {
+        self.address
+    }
+
+    pub fn data_type(&self) -> DataType {
+        self.data_type
+    }
+
+    pub fn word_order(&self) -> WordOrder {
+        self.word_order
+    }
+
+    /// The bit (0 = least significant) of a bool mapped onto a register.
+    pub fn bit(&self) -> Option<u8> {
+        self.bit
+    }
+
+    /// engineering = raw * scale + offset
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+
+    pub fn offset(&self) -> f64 {
+        self.offset
+    }
+
+    pub fn unit(&self) -> &str {
+        &self.unit
+    }
+
+    pub fn access(&self) -> Access {
+        self.access
+    }
+
+    pub fn limits(&self) -> Option<WriteLimits> {
+        self.limits
+    }
+
+    /// Registers (or bits) the tag occupies.
+    pub fn width(&self) -> u16 {
+        if self.bit.is_some() {
+            1
+        } else {
+            self.data_type.width()
+        }
+    }
+
+    /// What the services see of this tag.
+    pub fn info(&self) -> TagInfo {
+        TagInfo {
+            name: self.name.clone(),
+            unit: self.unit.clone(),
+            access: self.access,
+            write_limits: self.limits.map(|l| (l.min, l.max)),
+        }
+    }
+}
+
+/// A checked Modbus tag map: devices and the tags mapped onto them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModbusConfig {
+    devices: Vec<DeviceConfig>,
+    tags: Vec<TagConfig>,
+}
+
+impl ModbusConfig {
+    /// Parses a tag map; `source` names the text in error messages (usually its path).
+    pub fn from_toml_str(text: &str, source: &str) -> Result<ModbusConfig, ModbusError> {
+        let raw: RawFile = toml::from_str(text).map_err(|e| ModbusError::Syntax {
+            file: source.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        Checker { file: source }.check(raw)
+    }
+
+    /// Reads and parses a tag-map file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<ModbusConfig, ModbusError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| ModbusError::Io {
+            path: path.display().to_string(),
+            why: e.to_string(),
+        })?;
+        ModbusConfig::from_toml_str(&text, &path.display().to_string())
+    }
+
+    pub fn devices(&self) -> &[DeviceConfig] {
+        &self.devices
+    }
+
+    pub fn tags(&self) -> &[TagConfig] {
+        &self.tags
+    }
+
+    /// The tags as the services see them.
+    pub fn catalogue(&self) -> Vec<TagInfo> {
+        self.tags.iter().map(TagConfig::info).collect()
+    }
+}
+
+// ---- the TOML form -------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    device: Vec<RawDevice>,
+    #[serde(default)]
+    tag: Vec<RawTag>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDevice {
+    name: String,
+    address: String,
+    unit_id: i64,
+    poll_interval_ms: Option<i64>,
+    request_timeout_ms: Option<i64>,
+    max_gap: Option<i64>,
+    reconnect_min_ms: Option<i64>,
+    reconnect_max_ms: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTag {
+    name: String,
+    device: String,
+    table: String,
+    address: i64,
+    #[serde(rename = "type")]
+    data_type: String,
+    word_order: Option<String>,
+    bit: Option<i64>,
+    scale: Option<Number>,
+    offset: Option<Number>,
+    unit: Option<String>,
+    access: Option<String>,
+    min: Option<Number>,
+    max: Option<Number>,
+}
+
+/// TOML keeps integers and floats apart; a scale of `1` is as good as `1.0`.
+#[derive(Deserialize, Clone, Copy)]
+#[serde(untagged)]
+enum Number {
+    Int(i64),
+    Float(f64),
+}
+
+impl Number {
+    fn get(self) -> f64 {
+        match self {
+            Number::Int(i) => i as f64,
+            Number::Float(f) => f,
+        }
+    }
+}
+
+const DEFAULT_POLL_MS: i64 = 1000;
+const DEFAULT_TIMEOUT_MS: i64 = 1000;
+const DEFAULT_RECONNECT_MIN_MS: i64 = 100;
+const DEFAULT_RECONNECT_MAX_MS: i64 = 10_000;
+/// A read of more than 125 registers does not fit one Modbus PDU.
+pub(crate) const MAX_READ_REGISTERS: u16 = 125;
+/// A read of more than 2000 bits does not fit one Modbus PDU.
+pub(crate) const MAX_READ_BITS: u16 = 2000;
+
+struct Checker<'a> {
+    file: &'a str,
+}
+
+impl Checker<'_> {
+    fn err(&self, item: &str, field: &'static str, message: impl Into<String>) -> ModbusError {
+        ModbusError::Invalid {
+            file: self.file.to_string(),
+            item: item.to_string(),
+            field,
+            message: message.into(),
+        }
+    }
+
+    fn check(&self, raw: RawFile) -> Result<ModbusConfig, ModbusError> {
+        let mut devices: Vec<DeviceConfig> = Vec::with_capacity(raw.device.len());
+        for d in raw.device {
+            let device = self.device(d)?;
+            if devices.iter().any(|known| known.name == device.name) {
+                return Err(self.err(
+                    &format!("device '{}'", device.name),
+                    "name",
+                    "duplicate device name",
+                ));
+            }
+            devices.push(device);
+        }
+        let mut tags: Vec<TagConfig> = Vec::with_capacity(raw.tag.len());
+        let mut seen: HashMap<TagName, usize> = HashMap::new();
+        for (i, t) in raw.tag.into_iter().enumerate() {
+            let tag = self.tag(i + 1, t, &devices)?;
+            if let Some(first) = seen.get(&tag.name) {
+                return Err(self.err(
+                    &format!("tag '{}'", tag.name),
+                    "name",
+                    format!("duplicate tag name (first defined as tag #{first})"),
+                ));
+            }
+            seen.insert(tag.name.clone(), i + 1);
+            tags.push(tag);
+        }
+        self.overlaps(&devices, &tags)?;
+        Ok(ModbusConfig { devices, tags })
+    }
+
+    fn device(&self, d: RawDevice) -> Result<DeviceConfig, ModbusError> {
+        let valid_name = !d.name.is_empty()
+            && d.name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        let item = format!("device '{}'", d.name);
+        if !valid_name {
+            return Err(self.err(
+                &item,
+                "name",
+                "a device name is letters, digits, '_', '-' and '.', not empty",
+            ));
+        }
+        let (host, port) = self.host_port(&item, &d.address)?;
+        let unit_id = self.int_in(&item, "unit_id", d.unit_id, 0, 255)? as u8;
+        let poll = self.int_in(
+            &item,
+            "poll_interval_ms",
+            d.poll_interval_ms.unwrap_or(DEFAULT_POLL_MS),
+            10,
+            3_600_000,
+        )?;
+        let timeout = self.int_in(
+            &item,
+            "request_timeout_ms",
+            d.request_timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
+            10,
+            60_000,
+        )?;
+        let max_gap = self.int_in(
+            &item,
+            "max_gap",
+            d.max_gap.unwrap_or(0),
+            0,
+            i64::from(MAX_READ_REGISTERS) - 1,
+        )? as u16;
+        let rmin = self.int_in(
+            &item,
+            "reconnect_min_ms",
+            d.reconnect_min_ms.unwrap_or(DEFAULT_RECONNECT_MIN_MS),
+            10,
+            600_000,
+        )?;
+        let rmax = self.int_in(
+            &item,
+            "reconnect_max_ms",
+            d.reconnect_max_ms.unwrap_or(DEFAULT_RECONNECT_MAX_MS),
+            10,
+            600_000,
+        )?;
+        if rmin > rmax {
+            return Err(self.err(
+                &item,
+                "reconnect_min_ms",
+                format!("{rmin} is above reconnect_max_ms {rmax}"),
+            ));
+        }
+        Ok(DeviceConfig {
+            name: d.name,
+            host,
+            port,
+            unit_id,
+            poll_interval: ms(poll),
+            request_timeout: ms(timeout),
+            max_gap,
+            reconnect_min: ms(rmin),
+            reconnect_max: ms(rmax),
+        })
+    }
+
+    fn host_port(&self, item: &str, address: &str) -> Result<(String, u16), ModbusError> {
+        let bad = |why: &str| self.err(item, "address", format!("'{address}' {why}"));
+        let Some((host, port)) = address.rsplit_once(':') else {
+            return Err(bad("is not host:port"));
+        };
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        if host.is_empty() || host.contains(char::is_whitespace) {
+            return Err(bad("has no usable host"));
+        }
+        match port.parse::<u16>() {
+            Ok(p) if p > 0 => Ok((host.to_string(), p)),
+            _ => Err(bad("has no port between 1 and 65535")),
+        }
+    }
+
+    fn int_in(
+        &self,
+        item: &str,
+        field: &'static str,
+        value: i64,
+        min: i64,
+        max: i64,
+    ) -> Result<i64, ModbusError> {
+        if (min..=max).contains(&value) {
+            Ok(value)
+        } else {
+            Err(self.err(item, field, format!("{value} is outside {min}..={max}")))
+        }
+    }
+
+    fn tag(
+        &self,
+        number: usize,
+        t: RawTag,
+        devices: &[DeviceConfig],
+    ) -> Result<TagConfig, ModbusError> {
+        let name = TagName::parse(&t.name)
+            .map_err(|e| self.err(&format!("tag #{number}"), "name", e.to_string()))?;
+        let item = format!("tag '{name}'");
+        let item = item.as_str();
+
+        let device = devices
+            .iter()
+            .position(|d| d.name == t.device)
+            .ok_or_else(|| {
+                let known: Vec<&str> = devices.iter().map(|d| d.name.as_str()).collect();
+                self.err(
+                    item,
+                    "device",
+                    format!(
+                        "unknown device '{}' (devices: {})",
+                        t.device,
+                        if known.is_empty() {
+                            "none defined".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                )
+            })?;
+        let table = Table::parse(&t.table).ok_or_else(|| {
+            self.err(
+                item,
+                "table",
+                format!(
+                    "unknown table '{}' (expected holding, input, coil or discrete)",
+                    t.table
+                ),
+            )
+        })?;
+        let address = self.int_in(item, "address", t.address, 0, 65535)? as u16;
+        let data_type = DataType::parse(&t.data_type).ok_or_else(|| {
+            self.err(
+                item,
+                "type",
+                format!(
+                    "unknown type '{}' (expected u16, i16, u32, i32, f32 or bool)",
+                    t.data_type
+                ),
+            )
+        })?;
+
+        let bit = match (data_type, table.is_register(), t.bit) {
+            (DataType::Bool, true, Some(b)) => Some(self.int_in(item, "bit", b, 0, 15)? as u8),
+            (DataType::Bool, true, None) => {
+                return Err(self.err(
+                    item,
+                    "bit",
+                    format!("a bool on the {table} table needs the bit number (0-15)"),
+                ));
+            }
+            (DataType::Bool, false, Some(_)) => {
+                return Err(self.err(
+                    item,
+                    "bit",
+                    format!("the {table} table holds single bits: remove 'bit'"),
+                ));
+            }
+            (DataType::Bool, false, None) => None,
+            (_, false, _) => {
+                return Err(self.err(
+                    item,
+                    "type",
+                    format!(
+                        "the {table} table holds single bits: use type \"bool\", not \"{data_type}\""
+                    ),
+                ));
+            }
+            (_, true, Some(_)) => {
+                return Err(self.err(
+                    item,
+                    "bit",
+                    format!("only a bool has a bit number, not a {data_type}"),
+                ));
+            }
+            (_, true, None) => None,
+        };
+
+        let word_order = match (&t.word_order, data_type.is_32_bit()) {
+            (None, _) => WordOrder::Big,
+            (Some(w), true) => WordOrder::parse(w).ok_or_else(|| {
+                self.err(
+                    item,
+                    "word_order",
+                    format!("unknown word order '{w}' (expected big or little)"),
+                )
+            })?,
+            (Some(_), false) => {
+                return Err(self.err(
+                    item,
+                    "word_order",
+                    format!("a {data_type} is one register and has no word order"),
+                ));
+            }
+        };
+        let width = if bit.is_some() { 1 } else { data_type.width() };
+        if u32::from(address) + u32::from(width) - 1 > 65535 {
+            return Err(self.err(
+                item,
+                "address",
+                format!("a {data_type} at {address} runs past address 65535"),
+            ));
+        }
+
+        if data_type == DataType::Bool && (t.scale.is_some() || t.offset.is_some()) {
+            return Err(self.err(item, "scale", "a bool has no scale or offset"));
+        }
+        let scale = t.scale.map_or(1.0, Number::get);
+        if !scale.is_finite() || scale == 0.0 {
+            return Err(self.err(
+                item,
+                "scale",
+                format!("{scale} is not a finite, non-zero number"),
+            ));
+        }
+        let offset = t.offset.map_or(0.0, Number::get);
+        if !offset.is_finite() {
+            return Err(self.err(item, "offset", format!("{offset} is not a finite number")));
+        }
+
+        let access = match t.access.as_deref() {
+            None | Some("read") => Access::Read,
+            Some("read_write") => Access::ReadWrite,
+            Some(other) => {
+                return Err(self.err(
+                    item,
+                    "access",
+                    format!("unknown access '{other}' (expected read or read_write)"),
+                ));
+            }
+        };
+        if access == Access::ReadWrite && !table.is_writable() {
+            return Err(self.err(
+                item,
+                "access",
+                format!("the {table} table cannot be written: use access = \"read\""),
+            ));
+        }
+
+        let limits = self.limits(item, &t, access, data_type)?;
+        Ok(TagConfig {
+            name,
+            device,
+            table,
+            address,
+            data_type,
+            word_order,
+            bit,
+            scale,
+            offset,
+            unit: t.unit.unwrap_or_default(),
+            access,
+            limits,
+        })
+    }
+
+    fn limits(
+        &self,
+        item: &str,
+        t: &RawTag,
+        access: Access,
+        data_type: DataType,
+    ) -> Result<Option<WriteLimits>, ModbusError> {
+        let (min, max) = match (t.min, t.max) {
+            (None, None) => return Ok(None),
+            (Some(min), Some(max)) => (min.get(), max.get()),
+            (Some(_), None) => return Err(self.err(item, "max", "'min' is given without 'max'")),
+            (None, Some(_)) => return Err(self.err(item, "min", "'max' is given without 'min'")),
+        };
+        if access == Access::Read {
+            return Err(self.err(
+                item,
+                "min",
+                "a write limit on a read-only tag: set access = \"read_write\" or remove min/max",
+            ));
+        }
+        if data_type == DataType::Bool {
+            return Err(self.err(item, "min", "a bool has no write limits"));
+        }
+        if !min.is_finite() || !max.is_finite() {
+            return Err(self.err(item, "min", "write limits must be finite numbers"));
+        }
+        if min > max {
+            return Err(self.err(item, "min", format!("min {min} is above max {max}")));
+        }
+        Ok(Some(WriteLimits { min, max }))
+    }
+
+    /// Two tags may share registers only as aliases: same type, same first
+    /// register (and so bits of one register, or one value read twice).
+    fn overlaps(&self, devices: &[DeviceConfig], tags: &[TagConfig]) -> Result<(), ModbusError> {
+        let mut spans: Vec<(usize, Table, u32, u32, usize)> = tags
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let start = u32::from(t.address);
+                (t.device, t.table, start, start + u32::from(t.width()), i)
+            })
+            .collect();
+        spans.sort_by_key(|&(device, table, start, _, i)| (device, table, start, i));
+        for (k, &(device, table, _, end, i)) in spans.iter().enumerate() {
+            for &(d2, t2, s2, _, j) in &spans[k + 1..] {
+                if d2 != device || t2 != table || s2 >= end {
+                    break;
+                }
+                let (a, b) = (&tags[i], &tags[j]);
+                let alias = a.address == b.address && a.data_type == b.data_type;
+                if !alias {
+                    let (first, later) = if i < j { (a, b) } else { (b, a) };
+                    return Err(self.err(
+                        &format!("tag '{}'", later.name),
+                        "address",
+                        format!(
+                            "{} {}..={} of device '{}' overlaps tag '{}' ({} at {} {}); \
+                             tags may share registers only with the same type and address",
+                            later.table,
+                            later.address,
+                            u32::from(later.address) + u32::from(later.width()) - 1,
+                            devices[device].name,
+                            first.name,
+                            first.data_type,
+                            first.table,
+                            first.address
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn ms(v: i64) -> Duration {
+    Duration::from_millis(v.unsigned_abs())
+}

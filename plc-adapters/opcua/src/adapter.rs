@@ -1,0 +1,559 @@
+//! The running adapter: a connection task per server, the reading cache, writes and method calls.
+//!
+//! `read` serves from the cache that the subscriptions fill. `write` checks
+//! the tag (unknown, read-only, limits, type) before anything reaches the
+//! wire, writes the tag's exact variant type, reads the value back and
+//! compares. `call_method` finds an object and its method by browse path and
+//! calls it.
+
+use crate::OpcUaError;
+use crate::cache::Cache;
+use crate::config::{OpcUaConfig, ServerConfig};
+use crate::connection::{browse_path, run_server};
+use crate::convert;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use opcua::client::Session;
+use opcua::types::{
+    AttributeId, CallMethodRequest, DataValue, NamespaceMap, NodeId, NumericRange, ReadValueId,
+    StatusCode, TimestampsToReturn, Variant, WriteValue,
+};
+use remine_domain::ports::{TagError, TagIo};
+use remine_domain::{Access, BadReason, Quality, TagInfo, TagName, TagReading, TagValue};
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+use tokio_util::sync::CancellationToken;
+
+/// How long `shutdown` waits for a connection task to close its session.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// The link state of one server, for a comms-loss alarm.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerStatus {
+    pub server: String,
+    /// A session is open and the subscription is set up.
+    pub connected: bool,
+    /// The most recent connection failure, kept after recovery. A rejected
+    /// password or certificate says so here.
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    /// Times the connection came back after being lost.
+    pub reconnects: u64,
+    /// Failed attempts since the last successful connect.
+    pub consecutive_failures: u32,
+    /// What the last connect could not resolve: namespace URIs missing on the
+    /// server, browse paths that lead nowhere, nodes that cannot be monitored.
+    pub config_problems: Vec<String>,
+}
+
+/// An object's method, found by browse path from the Objects folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MethodRef {
+    server: String,
+    namespace_uri: String,
+    object_path: Vec<String>,
+    method: String,
+}
+
+impl MethodRef {
+    /// `object_path` is `Folder/Object` (browse names in `namespace_uri`),
+    /// `method` the method's browse name in the same namespace.
+    pub fn new(
+        server: &str,
+        namespace_uri: &str,
+        object_path: &str,
+        method: &str,
+    ) -> Result<MethodRef, OpcUaError> {
+        let object_path: Vec<String> = object_path.split('/').map(str::to_string).collect();
+        let bad = |why: String| OpcUaError::Call {
+            server: server.to_string(),
+            method: method.to_string(),
+            why,
+        };
+        if object_path.iter().any(|s| s.trim().is_empty()) {
+            return Err(bad(format!(
+                "object path '{}' has an empty segment",
+                object_path.join("/")
+            )));
+        }
+        if method.trim().is_empty() || namespace_uri.trim().is_empty() {
+            return Err(bad(
+                "the method name and namespace URI must not be empty".into()
+            ));
+        }
+        Ok(MethodRef {
+            server: server.to_string(),
+            namespace_uri: namespace_uri.to_string(),
+            object_path,
+            method: method.to_string(),
+        })
+    }
+
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+}
+
+impl fmt::Display for MethodRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.object_path.join("/"), self.method)
+    }
+}
+
+/// OPC UA behind the [`TagIo`] port. Dropping it stops its connection tasks;
+/// [`OpcUaAdapter::shutdown`] also closes the sessions politely.
+pub struct OpcUaAdapter {
+    inner: Arc<Inner>,
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: OpcUaConfig,
+    index: HashMap<TagName, usize>,
+    cache: Cache,
+    servers: Vec<ServerRuntime>,
+}
+
+struct ServerRuntime {
+    status: Mutex<ServerStatus>,
+    live: RwLock<Option<Arc<Live>>>,
+    tags: Vec<usize>,
+}
+
+/// An open, set-up session and what was resolved on it.
+pub(crate) struct Live {
+    pub(crate) session: Arc<Session>,
+    pub(crate) namespaces: NamespaceMap,
+    /// The node of each tag of the server, or why it has none.
+    pub(crate) nodes: HashMap<usize, Result<NodeId, String>>,
+    /// (tag index, problem) found while setting up.
+    pub(crate) problems: Vec<(usize, String)>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl OpcUaAdapter {
+    /// Starts one connection task per server and returns at once: an
+    /// unreachable server only reads bad until it answers. Must run inside a
+    /// tokio runtime.
+    pub fn start(config: OpcUaConfig) -> Result<OpcUaAdapter, OpcUaError> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| OpcUaError::NoRuntime(e.to_string()))?;
+        let index = config
+            .tags()
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name().clone(), i))
+            .collect();
+        let servers = config
+            .servers()
+            .iter()
+            .enumerate()
+            .map(|(s, cfg)| ServerRuntime {
+                status: Mutex::new(ServerStatus {
+                    server: cfg.name().to_string(),
+                    connected: false,
+                    last_error: None,
+                    last_error_at: None,
+                    reconnects: 0,
+                    consecutive_failures: 0,
+                    config_problems: Vec::new(),
+                }),
+                live: RwLock::new(None),
+                tags: config
+                    .tags()
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, t)| t.server_index() == s)
+                    .map(|(i, _)| i)
+                    .collect(),
+            })
+            .collect();
+        let inner = Arc::new(Inner {
+            cache: Cache::new(config.tags().len()),
+            config,
+            index,
+            servers,
+        });
+        let cancel = CancellationToken::new();
+        let tasks = (0..inner.servers.len())
+            .map(|s| runtime.spawn(run_server(inner.clone(), s, cancel.clone())))
+            .collect();
+        Ok(OpcUaAdapter {
+            inner,
+            cancel,
+            tasks,
+        })
+    }
+
+    /// Stops the connection tasks and closes every session.
+    pub async fn shutdown(mut self) {
+        self.cancel.cancel();
+        for task in std::mem::take(&mut self.tasks) {
+            if timeout(SHUTDOWN_GRACE, task).await.is_err() {
+                tracing::warn!("an OPC UA connection task did not stop within {SHUTDOWN_GRACE:?}");
+            }
+        }
+    }
+
+    /// The link state of every server, in tag-map order.
+    pub fn status(&self) -> Vec<ServerStatus> {
+        self.inner
+            .servers
+            .iter()
+            .map(|s| lock(&s.status).clone())
+            .collect()
+    }
+
+    pub fn config(&self) -> &OpcUaConfig {
+        &self.inner.config
+    }
+
+    /// Calls a method with `args` (floats as Double, integers as Int32 or
+    /// Int64, bools as Boolean) and returns its outputs.
+    #[tracing::instrument(name = "opcua_call", skip(self, args), fields(server = %method.server, method = %method))]
+    pub async fn call_method(
+        &self,
+        method: &MethodRef,
+        args: &[TagValue],
+    ) -> Result<Vec<TagValue>, OpcUaError> {
+        let s = self
+            .inner
+            .config
+            .servers()
+            .iter()
+            .position(|s| s.name() == method.server)
+            .ok_or_else(|| OpcUaError::UnknownServer(method.server.clone()))?;
+        let (Some(cfg), Some(live)) = (self.inner.config.servers().get(s), self.inner.live(s))
+        else {
+            return Err(OpcUaError::NotConnected {
+                server: method.server.clone(),
+            });
+        };
+        let fail = |why: String| OpcUaError::Call {
+            server: method.server.clone(),
+            method: method.to_string(),
+            why,
+        };
+        let ns = live
+            .namespaces
+            .get_index(&method.namespace_uri)
+            .ok_or_else(|| {
+                fail(format!(
+                    "namespace '{}' is not on the server",
+                    method.namespace_uri
+                ))
+            })?;
+        let mut method_path = method.object_path.clone();
+        method_path.push(method.method.clone());
+        let paths = [
+            browse_path(ns, &method.object_path),
+            browse_path(ns, &method_path),
+        ];
+        let results = bounded(cfg, live.session.translate_browse_paths_to_node_ids(&paths))
+            .await
+            .map_err(&fail)?;
+        let resolve = |k: usize| {
+            let r = results.get(k)?;
+            if !r.status_code.is_good() {
+                return None;
+            }
+            let target = r.targets.as_ref()?.first()?;
+            target
+                .target_id
+                .try_resolve(&live.namespaces)
+                .map(|n| n.into_owned())
+        };
+        let object_id = resolve(0).ok_or_else(|| {
+            fail(format!(
+                "object '{}' not found",
+                method.object_path.join("/")
+            ))
+        })?;
+        let method_id = resolve(1).ok_or_else(|| fail("method not found on the object".into()))?;
+        let request = CallMethodRequest {
+            object_id,
+            method_id,
+            input_arguments: Some(args.iter().map(|a| convert::argument(*a)).collect()),
+        };
+        let result = bounded(cfg, live.session.call_one(request))
+            .await
+            .map_err(&fail)?;
+        if !result.status_code.is_good() {
+            let args: Vec<String> = result
+                .input_argument_results
+                .unwrap_or_default()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            return Err(fail(if args.is_empty() {
+                format!("the server answered {}", result.status_code)
+            } else {
+                format!(
+                    "the server answered {} (arguments: {})",
+                    result.status_code,
+                    args.join(", ")
+                )
+            }));
+        }
+        result
+            .output_arguments
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .map(|(k, v)| {
+                convert::tag_value(v).ok_or_else(|| {
+                    fail(format!(
+                        "output #{} is {}, not a number or bool",
+                        k + 1,
+                        convert::variant_kind(v)
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    #[tracing::instrument(name = "opcua_write", skip(self, value), fields(tag = %tag))]
+    async fn write_tag(&self, tag: &TagName, value: TagValue) -> Result<(), TagError> {
+        let inner = &self.inner;
+        let unknown = || TagError::UnknownTag(tag.clone());
+        let &i = inner.index.get(tag).ok_or_else(unknown)?;
+        let t = inner.config.tags().get(i).ok_or_else(unknown)?;
+        if t.access() != Access::ReadWrite {
+            return Err(TagError::ReadOnly(tag.clone()));
+        }
+        let variant = convert::write_variant(t, value)?;
+        let failed = |why: String| TagError::Failed {
+            tag: tag.clone(),
+            why,
+        };
+        let written = convert::read_value(t, &variant).map_err(&failed)?;
+        let s = t.server_index();
+        let (Some(cfg), Some(live)) = (inner.config.servers().get(s), inner.live(s)) else {
+            return Err(TagError::NotConnected { tag: tag.clone() });
+        };
+        let node = match live.nodes.get(&i) {
+            Some(Ok(node)) => node.clone(),
+            Some(Err(why)) => return Err(failed(why.clone())),
+            None => return Err(failed(format!("{tag} has no node on its server"))),
+        };
+        let write = WriteValue {
+            node_id: node.clone(),
+            attribute_id: AttributeId::Value as u32,
+            index_range: NumericRange::None,
+            value: DataValue {
+                value: Some(variant),
+                ..Default::default()
+            },
+        };
+        let results = bounded(cfg, live.session.write(&[write]))
+            .await
+            .map_err(&failed)?;
+        let status = results
+            .first()
+            .copied()
+            .unwrap_or(StatusCode::BadUnexpectedError);
+        if !status.is_good() {
+            return Err(failed(format!("the server refused the write: {status}")));
+        }
+        let read = bounded(
+            cfg,
+            live.session
+                .read(&[ReadValueId::from(node)], TimestampsToReturn::Both, 0.0),
+        )
+        .await
+        .map_err(&failed)?;
+        let Some(back) = read.into_iter().next() else {
+            return Err(failed("the read-back returned nothing".into()));
+        };
+        let read_value = back
+            .value
+            .as_ref()
+            .map(|v| convert::read_value(t, v))
+            .transpose()
+            .map_err(&failed)?;
+        inner.received(i, back);
+        match read_value {
+            Some(v) if v == written => {
+                tracing::info!(value = %value, "written and verified");
+                Ok(())
+            }
+            other => Err(TagError::ReadBackMismatch {
+                tag: tag.clone(),
+                written: value.to_string(),
+                read: other.map_or("no value".to_string(), |v| v.to_string()),
+            }),
+        }
+    }
+}
+
+/// One service call bounded by the server's request timeout.
+async fn bounded<T>(
+    cfg: &ServerConfig,
+    fut: impl Future<Output = Result<T, opcua::types::Error>>,
+) -> Result<T, String> {
+    match timeout(cfg.request_timeout(), fut).await {
+        Err(_) => Err(format!(
+            "no answer from server '{}' within {} ms",
+            cfg.name(),
+            cfg.request_timeout().as_millis()
+        )),
+        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok(v)) => Ok(v),
+    }
+}
+
+impl Drop for OpcUaAdapter {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+impl fmt::Debug for OpcUaAdapter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let servers: Vec<&str> = self
+            .inner
+            .config
+            .servers()
+            .iter()
+            .map(ServerConfig::name)
+            .collect();
+        f.debug_struct("OpcUaAdapter")
+            .field("servers", &servers)
+            .field("tags", &self.inner.config.tags().len())
+            .finish()
+    }
+}
+
+#[async_trait]
+impl TagIo for OpcUaAdapter {
+    fn catalogue(&self) -> Vec<TagInfo> {
+        self.inner.config.catalogue()
+    }
+
+    async fn read(&self, tags: &[TagName]) -> Vec<TagReading> {
+        self.inner
+            .cache
+            .readings(tags, |t| self.inner.index.get(t).copied())
+    }
+
+    async fn write(&self, tag: &TagName, value: TagValue) -> Result<(), TagError> {
+        self.write_tag(tag, value).await
+    }
+}
+
+impl Inner {
+    pub(crate) fn server_name(&self, s: usize) -> &str {
+        self.config.servers().get(s).map_or("?", ServerConfig::name)
+    }
+
+    pub(crate) fn server_tags(&self, s: usize) -> &[usize] {
+        self.servers.get(s).map_or(&[], |r| r.tags.as_slice())
+    }
+
+    fn live(&self, s: usize) -> Option<Arc<Live>> {
+        let server = self.servers.get(s)?;
+        server
+            .live
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// A data change from a subscription, or a read-back.
+    pub(crate) fn received(&self, i: usize, dv: DataValue) {
+        let Some(t) = self.config.tags().get(i) else {
+            return;
+        };
+        let status = dv.status.unwrap_or(StatusCode::Good);
+        let source = dv
+            .source_timestamp
+            .as_ref()
+            .or(dv.server_timestamp.as_ref())
+            .map(convert::time);
+        match dv.value.as_ref().filter(|v| !matches!(v, Variant::Empty)) {
+            Some(v) => match convert::read_value(t, v) {
+                Ok(value) => self
+                    .cache
+                    .update(i, Some(value), convert::quality(status), source),
+                Err(why) => self.cache.update(
+                    i,
+                    None,
+                    Quality::Bad(BadReason::ConfigurationError(why)),
+                    None,
+                ),
+            },
+            None if status.is_good() => self.cache.update(
+                i,
+                None,
+                Quality::Bad(BadReason::DeviceFailure("the server sent no value".into())),
+                None,
+            ),
+            None => self.cache.update(i, None, convert::quality(status), None),
+        }
+    }
+
+    /// A session is up: publish it for writes, report what did not resolve.
+    pub(crate) fn up(&self, s: usize, live: Live, ever_connected: &mut bool) {
+        let Some(server) = self.servers.get(s) else {
+            return;
+        };
+        for (i, why) in &live.problems {
+            self.cache
+                .set_bad([*i], &BadReason::ConfigurationError(why.clone()));
+        }
+        let problems: Vec<String> = live.problems.iter().map(|(_, why)| why.clone()).collect();
+        for why in &problems {
+            tracing::warn!(problem = %why, "OPC UA tag map problem");
+        }
+        *server.live.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(live));
+        let mut status = lock(&server.status);
+        if *ever_connected {
+            status.reconnects += 1;
+        }
+        *ever_connected = true;
+        status.connected = true;
+        status.consecutive_failures = 0;
+        status.config_problems = problems;
+        tracing::info!(server = %status.server, "OPC UA server connected");
+    }
+
+    /// The session is gone: no more writes, tags bad with stale values.
+    pub(crate) fn down(&self, s: usize) {
+        let Some(server) = self.servers.get(s) else {
+            return;
+        };
+        *server.live.write().unwrap_or_else(|e| e.into_inner()) = None;
+        self.cache
+            .set_bad(server.tags.iter().copied(), &BadReason::NotConnected);
+        lock(&server.status).connected = false;
+    }
+
+    /// A failed connection attempt or a lost connection.
+    pub(crate) fn failed(&self, s: usize, why: String, reason: BadReason) {
+        let Some(server) = self.servers.get(s) else {
+            return;
+        };
+        self.cache.set_bad(server.tags.iter().copied(), &reason);
+        let mut status = lock(&server.status);
+        // Warn when the connection goes (or a new reason appears); the
+        // retries that follow only repeat it.
+        if status.consecutive_failures == 0 || status.last_error.as_deref() != Some(why.as_str()) {
+            tracing::warn!(server = %status.server, why = %why, "OPC UA connection failed");
+        } else {
+            tracing::debug!(server = %status.server, why = %why, "OPC UA reconnect failed");
+        }
+        status.connected = false;
+        status.last_error = Some(why);
+        status.last_error_at = Some(Utc::now());
+        status.consecutive_failures = status.consecutive_failures.saturating_add(1);
+    }
+}
