@@ -19,9 +19,21 @@ pub struct Asset {
 }
 
 const FILES: &[(&str, &[u8], &str)] = &[
-    ("index.html", include_bytes!("../assets/index.html"), "text/html; charset=utf-8"),
-    ("app.js", include_bytes!("../assets/app.js"), "text/javascript; charset=utf-8"),
-    ("style.css", include_bytes!("../assets/style.css"), "text/css; charset=utf-8"),
+    (
+        "index.html",
+        include_bytes!("../assets/index.html"),
+        "text/html; charset=utf-8",
+    ),
+    (
+        "app.js",
+        include_bytes!("../assets/app.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "style.css",
+        include_bytes!("../assets/style.css"),
+        "text/css; charset=utf-8",
+    ),
 ];
 
 /// The asset called `name`, if there is one.
@@ -29,7 +41,10 @@ pub fn asset(name: &str) -> Option<Asset> {
     FILES
         .iter()
         .find(|(n, _, _)| *n == name)
-        .map(|(_, bytes, content_type)| Asset { bytes, content_type })
+        .map(|(_, bytes, content_type)| Asset {
+            bytes,
+            content_type,
+        })
 }
 
 #[cfg(test)]

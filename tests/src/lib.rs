@@ -16,7 +16,10 @@ pub fn remine_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("REMINE_BIN") {
         return PathBuf::from(p);
     }
-    let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/debug/remine"));
+    let p = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../target/debug/remine"
+    ));
     assert!(
         p.exists(),
         "{} is missing: build it first (cargo build -p remine) or set REMINE_BIN",
@@ -71,8 +74,14 @@ impl Running {
             .expect("remine starts");
         let lines = Arc::new(Mutex::new(Vec::new()));
         for stream in [
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
         ]
         .into_iter()
         .flatten()
@@ -115,7 +124,9 @@ impl Running {
 
     /// Sends SIGINT (as Ctrl-C does) and waits for the exit code.
     pub fn interrupt(mut self, timeout: Duration) -> Option<i32> {
-        let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
         let end = Instant::now() + timeout;
         while Instant::now() < end {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -209,7 +220,10 @@ impl Drop for Driver {
 
 /// The capabilities that run Debian's Chromium headless on this machine
 /// (without the networking flags it floods the closed network).
-pub fn chrome_capabilities(chromium: &std::path::Path, profile: &std::path::Path) -> serde_json::Map<String, serde_json::Value> {
+pub fn chrome_capabilities(
+    chromium: &std::path::Path,
+    profile: &std::path::Path,
+) -> serde_json::Map<String, serde_json::Value> {
     let args = [
         "--headless=new".to_string(),
         "--no-sandbox".into(),

@@ -6,16 +6,32 @@ use remine_system_tests::{free_port, run};
 fn check_refusal(args: &[&str], needle: &str) {
     let (code, out, err) = run(args, None);
     assert_ne!(code, 0, "remine {args:?} succeeded: {out}");
-    assert!(!err.contains("panicked") && !err.contains("backtrace"), "remine {args:?} panicked: {err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "remine {args:?} panicked: {err}"
+    );
     let last = err.lines().last().unwrap_or_default();
-    assert!(last.starts_with("error: ") && last.contains(needle), "remine {args:?}: expected an error naming '{needle}', got: {err}");
+    assert!(
+        last.starts_with("error: ") && last.contains(needle),
+        "remine {args:?}: expected an error naming '{needle}', got: {err}"
+    );
 }
 
 #[test]
 fn a_malformed_database_url_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    check_refusal(&["audit", "verify", "--data", d, "--db", "mysql://root@localhost/x"], "mysql");
+    check_refusal(
+        &[
+            "audit",
+            "verify",
+            "--data",
+            d,
+            "--db",
+            "mysql://root@localhost/x",
+        ],
+        "mysql",
+    );
 }
 
 #[test]
@@ -30,7 +46,10 @@ fn an_unreachable_postgres_is_named_without_its_password() {
 
 #[test]
 fn a_missing_config_file_is_named() {
-    check_refusal(&["serve", "--config", "/nonexistent/remine.toml"], "/nonexistent/remine.toml");
+    check_refusal(
+        &["serve", "--config", "/nonexistent/remine.toml"],
+        "/nonexistent/remine.toml",
+    );
 }
 
 #[test]
@@ -41,13 +60,39 @@ fn a_port_in_use_is_named() {
     let d = dir.path().to_str().unwrap();
     let free = [free_port(), free_port(), free_port()].map(|p| p.to_string());
     check_refusal(
-        &["demo", "--data", d, "--listen", &format!("127.0.0.1:{port}"), "--discharge-port", &free[0],
-          "--mechanical-port", &free[1], "--hydromet-port", &free[2], "--duration", "5s"],
+        &[
+            "demo",
+            "--data",
+            d,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--discharge-port",
+            &free[0],
+            "--mechanical-port",
+            &free[1],
+            "--hydromet-port",
+            &free[2],
+            "--duration",
+            "5s",
+        ],
         &port,
     );
     check_refusal(
-        &["demo", "--data", d, "--listen", &format!("127.0.0.1:{}", free_port()), "--discharge-port", &port,
-          "--mechanical-port", &free[1], "--hydromet-port", &free[2], "--duration", "5s"],
+        &[
+            "demo",
+            "--data",
+            d,
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--discharge-port",
+            &port,
+            "--mechanical-port",
+            &free[1],
+            "--hydromet-port",
+            &free[2],
+            "--duration",
+            "5s",
+        ],
         &port,
     );
 }
@@ -58,9 +103,15 @@ fn a_malformed_passport_is_refused_naming_the_file() {
     let d = dir.path().to_str().unwrap();
     let bad = dir.path().join("ABCPE0000000000A1100000001.json");
     std::fs::write(&bad, "{ \"gbt34014\": \"ABC\", ").unwrap();
-    let (code, out, err) = run(&["passport", "import", "--data", d, bad.to_str().unwrap()], None);
+    let (code, out, err) = run(
+        &["passport", "import", "--data", d, bad.to_str().unwrap()],
+        None,
+    );
     assert_eq!(code, 2, "{out}{err}");
-    assert!(out.contains("refused") && out.contains("ABCPE0000000000A1100000001.json"), "{out}");
+    assert!(
+        out.contains("refused") && out.contains("ABCPE0000000000A1100000001.json"),
+        "{out}"
+    );
     assert!(out.contains("0 accepted, 1 refused"), "{out}");
     assert!(!err.contains("panicked"), "{err}");
 }
@@ -69,7 +120,10 @@ fn a_malformed_passport_is_refused_naming_the_file() {
 fn a_short_password_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    let (code, _, err) = run(&["user", "add", "anna", "--role", "operator", "--data", d], Some("short\n"));
+    let (code, _, err) = run(
+        &["user", "add", "anna", "--role", "operator", "--data", d],
+        Some("short\n"),
+    );
     assert_ne!(code, 0);
     assert!(err.contains("password too short"), "{err}");
 }
@@ -78,8 +132,15 @@ fn a_short_password_is_refused() {
 async fn audit_verify_passes_on_an_intact_trail_and_names_the_first_tampered_entry() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    for (name, role) in [("anna", "operator"), ("ben", "engineer"), ("carla", "supervisor")] {
-        let (code, out, err) = run(&["user", "add", name, "--role", role, "--data", d], Some("a-long-password\n"));
+    for (name, role) in [
+        ("anna", "operator"),
+        ("ben", "engineer"),
+        ("carla", "supervisor"),
+    ] {
+        let (code, out, err) = run(
+            &["user", "add", name, "--role", role, "--data", d],
+            Some("a-long-password\n"),
+        );
         assert_eq!(code, 0, "{out}{err}");
     }
     let (code, out, err) = run(&["audit", "verify", "--data", d], None);

@@ -65,7 +65,8 @@ async fn the_demo_runs_packs_to_products_and_reports_plausible_recovery_rates() 
         "600s",
     ]);
     assert!(
-        demo.wait_for_line("HMI: http://", Duration::from_secs(60)).is_some(),
+        demo.wait_for_line("HMI: http://", Duration::from_secs(60))
+            .is_some(),
         "the demo did not start its HMI; output: {:#?}",
         demo.output()
     );
@@ -86,7 +87,10 @@ async fn the_demo_runs_packs_to_products_and_reports_plausible_recovery_rates() 
             .expect("report request");
         assert_eq!(res.status(), 200);
         let report: Value = res.json().await.expect("report JSON");
-        if ["Ni", "Co", "Li"].iter().all(|e| rate(&report, e).is_some_and(|r| r > 0.0)) {
+        if ["Ni", "Co", "Li"]
+            .iter()
+            .all(|e| rate(&report, e).is_some_and(|r| r > 0.0))
+        {
             break report;
         }
         assert!(
@@ -98,11 +102,15 @@ async fn the_demo_runs_packs_to_products_and_reports_plausible_recovery_rates() 
     };
     for element in ["Ni", "Co", "Li"] {
         let r = rate(&report, element).expect("rate");
-        assert!((50.0..=100.0).contains(&r), "{element} recovery {r} % is implausible: {report}");
+        assert!(
+            (50.0..=100.0).contains(&r),
+            "{element} recovery {r} % is implausible: {report}"
+        );
     }
     assert!(report["inputUnits"].as_u64().unwrap_or(0) >= 2, "{report}");
     assert!(
-        demo.wait_for_line("recovery", Duration::from_secs(30)).is_some(),
+        demo.wait_for_line("recovery", Duration::from_secs(30))
+            .is_some(),
         "the demo printed no recovery rates"
     );
 
@@ -123,9 +131,15 @@ async fn the_demo_runs_packs_to_products_and_reports_plausible_recovery_rates() 
         .filter_map(|l| l["label"].as_str())
         .collect();
     for expected in ["NiSO4.6H2O", "CoSO4.7H2O", "Li2CO3"] {
-        assert!(labels.contains(&expected), "no {expected} lot in {labels:?}");
+        assert!(
+            labels.contains(&expected),
+            "no {expected} lot in {labels:?}"
+        );
     }
-    assert!(labels.iter().any(|l| l.starts_with("black mass-")), "{labels:?}");
+    assert!(
+        labels.iter().any(|l| l.starts_with("black mass-")),
+        "{labels:?}"
+    );
 
     // A setpoint was written through the guarded path and audited.
     let supervisor = password_of(&lines, "supervisor");
@@ -140,25 +154,36 @@ async fn the_demo_runs_packs_to_products_and_reports_plausible_recovery_rates() 
         .await
         .expect("audit JSON");
     assert!(
-        audit.as_array().expect("entries").iter().any(|e| e["action"] == "tag.write"),
+        audit
+            .as_array()
+            .expect("entries")
+            .iter()
+            .any(|e| e["action"] == "tag.write"),
         "no audited tag write"
     );
 
     hmi_shows_changing_live_values(&base, &operator).await;
 
-    assert_eq!(demo.interrupt(Duration::from_secs(20)), Some(0), "the demo did not stop cleanly on Ctrl-C");
+    assert_eq!(
+        demo.interrupt(Duration::from_secs(20)),
+        Some(0),
+        "the demo did not stop cleanly on Ctrl-C"
+    );
 }
 
 /// Logs into the HMI in a real Chromium and sees live values change.
 async fn hmi_shows_changing_live_values(base: &str, password: &str) {
-    let Some((chromium, driver_path)) = browser() else { return };
+    let Some((chromium, driver_path)) = browser() else {
+        return;
+    };
     let driver = Driver::start(&driver_path);
     let profile = tempfile::tempdir().expect("profile dir");
-    let client = fantoccini::ClientBuilder::native()
-        .capabilities(chrome_capabilities(&chromium, profile.path()))
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
-        .await
-        .expect("webdriver session");
+    let client =
+        fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(chrome_capabilities(&chromium, profile.path()))
+            .connect(&format!("http://127.0.0.1:{}", driver.port))
+            .await
+            .expect("webdriver session");
     let started = Instant::now();
     client.goto(&format!("{base}/")).await.expect("open HMI");
     let wait = |sel: &'static str| {
@@ -172,11 +197,22 @@ async fn hmi_shows_changing_live_values(base: &str, password: &str) {
                 .unwrap_or_else(|e| panic!("no {sel} in the HMI: {e}"))
         }
     };
-    wait("#login-user").await.send_keys("operator").await.expect("type user");
-    wait("#login-password").await.send_keys(password).await.expect("type password");
+    wait("#login-user")
+        .await
+        .send_keys("operator")
+        .await
+        .expect("type user");
+    wait("#login-password")
+        .await
+        .send_keys(password)
+        .await
+        .expect("type password");
     wait("#login-submit").await.click().await.expect("submit");
     wait("#mimic [data-tag]").await;
-    assert!(started.elapsed() < Duration::from_secs(15), "the HMI took too long to load");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the HMI took too long to load"
+    );
 
     let sample = || {
         let client = client.clone();
@@ -188,12 +224,19 @@ async fn hmi_shows_changing_live_values(base: &str, password: &str) {
                 )
                 .await
                 .expect("read mimic values");
-            v.as_array().expect("list").iter().filter_map(|s| s.as_str().map(String::from)).collect::<Vec<_>>()
+            v.as_array()
+                .expect("list")
+                .iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect::<Vec<_>>()
         }
     };
     tokio::time::sleep(Duration::from_secs(2)).await;
     let first = sample().await;
-    assert!(first.len() >= 10, "the mimic shows too few values: {first:?}");
+    assert!(
+        first.len() >= 10,
+        "the mimic shows too few values: {first:?}"
+    );
     assert!(
         first.iter().filter(|s| !s.ends_with("=--")).count() >= 10,
         "the mimic shows no live values: {first:?}"
@@ -207,6 +250,9 @@ async fn hmi_shows_changing_live_values(base: &str, password: &str) {
             break;
         }
     }
-    assert!(changed >= 3, "live values did not change in the browser: {first:?}");
+    assert!(
+        changed >= 3,
+        "live values did not change in the browser: {first:?}"
+    );
     client.close().await.expect("close browser");
 }

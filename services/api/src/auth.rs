@@ -31,7 +31,10 @@ impl Authenticated {
 
 /// The token of a request: the bearer header wins over the cookie.
 pub(crate) fn token_of(parts: &Parts) -> Option<String> {
-    if let Some(v) = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok())
+    if let Some(v) = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
         && let Some(t) = v.strip_prefix("Bearer ")
     {
         return Some(t.trim().to_string());
@@ -51,8 +54,8 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = token_of(parts)
-            .ok_or_else(|| ApiError::Unauthenticated("not logged in".into()))?;
+        let token =
+            token_of(parts).ok_or_else(|| ApiError::Unauthenticated("not logged in".into()))?;
         let actor = state.users.authenticate(&token).await?;
         Ok(Authenticated { actor, token })
     }

@@ -49,7 +49,9 @@ pub struct WriteResult {
 
 pub fn value_json(v: TagValue) -> Value {
     match v {
-        TagValue::Float(f) => serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null),
+        TagValue::Float(f) => serde_json::Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
         TagValue::Int(i) => Value::from(i),
         TagValue::Bool(b) => Value::Bool(b),
     }

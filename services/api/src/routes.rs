@@ -84,9 +84,14 @@ fn session_cookie(token: &str, max_age_s: i64) -> Result<HeaderValue, ApiError> 
     .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-async fn login(State(s): State<AppState>, ApiJson(req): ApiJson<LoginRequest>) -> Result<Response, ApiError> {
+async fn login(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Response, ApiError> {
     let session = s.users.login(&req.user, &req.password).await?;
-    let ttl = (session.expires_at - chrono::Utc::now()).num_seconds().max(0);
+    let ttl = (session.expires_at - chrono::Utc::now())
+        .num_seconds()
+        .max(0);
     let cookie = session_cookie(&session.token, ttl)?;
     let body = SessionDto {
         user: session.actor.user.to_string(),
@@ -108,7 +113,11 @@ async fn whoami(auth: Authenticated) -> Json<SessionDto> {
 
 async fn logout(State(s): State<AppState>, auth: Authenticated) -> Result<Response, ApiError> {
     s.users.logout(&auth.token).await?;
-    Ok(([(SET_COOKIE, session_cookie("", 0)?)], StatusCode::NO_CONTENT).into_response())
+    Ok((
+        [(SET_COOKIE, session_cookie("", 0)?)],
+        StatusCode::NO_CONTENT,
+    )
+        .into_response())
 }
 
 fn snapshot_dto(s: &Snapshot) -> SnapshotDto {
@@ -127,7 +136,9 @@ async fn tags(State(s): State<AppState>, auth: Authenticated) -> Result<Json<Val
         .map(|p| p.catalogue().iter().map(TagInfoDto::from).collect())
         .unwrap_or_default();
     let snap = snapshot_dto(&s.live.latest());
-    Ok(Json(serde_json::json!({ "tags": catalogue, "snapshot": snap })))
+    Ok(Json(
+        serde_json::json!({ "tags": catalogue, "snapshot": snap }),
+    ))
 }
 
 fn tag_value(v: &Value) -> Result<TagValue, ApiError> {
@@ -177,7 +188,10 @@ async fn stream(
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
-async fn lots(State(s): State<AppState>, auth: Authenticated) -> Result<Json<Vec<LotDto>>, ApiError> {
+async fn lots(
+    State(s): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<Vec<LotDto>>, ApiError> {
     auth.require(Action::View)?;
     let lots = s.store.lots().await?;
     Ok(Json(lots.iter().map(LotDto::from).collect()))
@@ -220,7 +234,10 @@ async fn recovery(
 ) -> Result<Json<RecoveryDto>, ApiError> {
     auth.require(Action::View)?;
     if !(2000..=2100).contains(&q.year) {
-        return Err(ApiError::BadRequest(format!("year {} is out of range 2000-2100", q.year)));
+        return Err(ApiError::BadRequest(format!(
+            "year {} is out of range 2000-2100",
+            q.year
+        )));
     }
     let report = remine_mes::recovery_report(s.store.as_ref(), q.year).await?;
     Ok(Json(RecoveryDto::from(&report)))
@@ -263,7 +280,10 @@ async fn audit(
     ))
 }
 
-async fn audit_verify(State(s): State<AppState>, auth: Authenticated) -> Result<Json<Value>, ApiError> {
+async fn audit_verify(
+    State(s): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<Value>, ApiError> {
     auth.require(Action::Approve)?;
     let body = match s.store.verify().await? {
         Ok(n) => serde_json::json!({ "intact": true, "entries": n }),

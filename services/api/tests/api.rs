@@ -25,9 +25,18 @@ async fn fixture() -> Fixture {
     let db = remine_store::Db::open_sqlite_dir(dir.path()).await.unwrap();
     let store: Arc<dyn Store> = Arc::new(db);
     let users = Users::new(store.clone(), chrono::Duration::hours(1));
-    for (name, role) in [("vera", Role::Viewer), ("otto", Role::Operator), ("sue", Role::Supervisor)] {
+    for (name, role) in [
+        ("vera", Role::Viewer),
+        ("otto", Role::Operator),
+        ("sue", Role::Supervisor),
+    ] {
         users
-            .add(&Actor::system(), &Username::parse(name).unwrap(), role, "a-long-password")
+            .add(
+                &Actor::system(),
+                &Username::parse(name).unwrap(),
+                role,
+                "a-long-password",
+            )
             .await
             .unwrap();
     }
@@ -42,7 +51,13 @@ async fn fixture() -> Fixture {
     Fixture { state, _dir: dir }
 }
 
-async fn call(f: &Fixture, method: &str, uri: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+async fn call(
+    f: &Fixture,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let mut req = Request::builder().method(method).uri(uri);
     if let Some(t) = token {
         req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
@@ -57,11 +72,21 @@ async fn call(f: &Fixture, method: &str, uri: &str, token: Option<&str>, body: O
     let res = app(f.state.clone()).oneshot(req).await.unwrap();
     let status = res.status();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 async fn login(f: &Fixture, user: &str) -> String {
-    let (status, body) = call(f, "POST", "/api/v1/session", None, Some(json!({"user": user, "password": "a-long-password"}))).await;
+    let (status, body) = call(
+        f,
+        "POST",
+        "/api/v1/session",
+        None,
+        Some(json!({"user": user, "password": "a-long-password"})),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body["token"].as_str().unwrap().to_string()
 }
@@ -70,15 +95,31 @@ fn check_error(status: StatusCode, body: &Value, expected: StatusCode, code: &st
     assert_eq!(status, expected, "{body}");
     assert_eq!(body["error"]["code"], code, "{body}");
     let message = body["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains(fragment), "'{message}' does not contain '{fragment}'");
+    assert!(
+        message.contains(fragment),
+        "'{message}' does not contain '{fragment}'"
+    );
 }
 
 #[tokio::test]
 async fn a_wrong_password_is_refused_without_saying_which_part_was_wrong() {
     let f = fixture().await;
     for user in ["otto", "nobody"] {
-        let (s, b) = call(&f, "POST", "/api/v1/session", None, Some(json!({"user": user, "password": "wrong-password"}))).await;
-        check_error(s, &b, StatusCode::UNAUTHORIZED, "unauthenticated", "unknown user or wrong password");
+        let (s, b) = call(
+            &f,
+            "POST",
+            "/api/v1/session",
+            None,
+            Some(json!({"user": user, "password": "wrong-password"})),
+        )
+        .await;
+        check_error(
+            s,
+            &b,
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "unknown user or wrong password",
+        );
     }
 }
 
@@ -86,9 +127,21 @@ async fn a_wrong_password_is_refused_without_saying_which_part_was_wrong() {
 async fn without_a_session_data_is_refused() {
     let f = fixture().await;
     let (s, b) = call(&f, "GET", "/api/v1/lots", None, None).await;
-    check_error(s, &b, StatusCode::UNAUTHORIZED, "unauthenticated", "not logged in");
+    check_error(
+        s,
+        &b,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        "not logged in",
+    );
     let (s, b) = call(&f, "GET", "/api/v1/lots", Some("forged-token"), None).await;
-    check_error(s, &b, StatusCode::UNAUTHORIZED, "unauthenticated", "session");
+    check_error(
+        s,
+        &b,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        "session",
+    );
 }
 
 #[tokio::test]
@@ -107,10 +160,23 @@ async fn a_session_names_its_user_and_ends_at_logout() {
 #[tokio::test]
 async fn malformed_bodies_get_the_same_error_shape() {
     let f = fixture().await;
-    let (s, b) = call(&f, "POST", "/api/v1/session", None, Some(json!({"user": "otto"}))).await;
+    let (s, b) = call(
+        &f,
+        "POST",
+        "/api/v1/session",
+        None,
+        Some(json!({"user": "otto"})),
+    )
+    .await;
     check_error(s, &b, StatusCode::BAD_REQUEST, "bad_request", "password");
     let (s, b) = call(&f, "GET", "/api/v1/nothing-here", None, None).await;
-    check_error(s, &b, StatusCode::NOT_FOUND, "not_found", "no such API route");
+    check_error(
+        s,
+        &b,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such API route",
+    );
 }
 
 #[tokio::test]
@@ -118,11 +184,21 @@ async fn the_audit_trail_needs_a_supervisor() {
     let f = fixture().await;
     let op = login(&f, "otto").await;
     let (s, b) = call(&f, "GET", "/api/v1/audit", Some(&op), None).await;
-    check_error(s, &b, StatusCode::FORBIDDEN, "forbidden", "needs supervisor");
+    check_error(
+        s,
+        &b,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        "needs supervisor",
+    );
     let sup = login(&f, "sue").await;
     let (s, b) = call(&f, "GET", "/api/v1/audit", Some(&sup), None).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(b.as_array().unwrap().len(), 3, "three user.add entries: {b}");
+    assert_eq!(
+        b.as_array().unwrap().len(),
+        3,
+        "three user.add entries: {b}"
+    );
     let (s, b) = call(&f, "GET", "/api/v1/audit/verify", Some(&sup), None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(b, json!({"intact": true, "entries": 3}));
@@ -132,8 +208,21 @@ async fn the_audit_trail_needs_a_supervisor() {
 async fn writing_a_tag_without_a_plant_is_unavailable_not_a_crash() {
     let f = fixture().await;
     let op = login(&f, "otto").await;
-    let (s, b) = call(&f, "PUT", "/api/v1/tags/Discharge/Station1/EndVoltage", Some(&op), Some(json!({"value": 1.0, "reason": "test"}))).await;
-    check_error(s, &b, StatusCode::SERVICE_UNAVAILABLE, "unavailable", "no plant");
+    let (s, b) = call(
+        &f,
+        "PUT",
+        "/api/v1/tags/Discharge/Station1/EndVoltage",
+        Some(&op),
+        Some(json!({"value": 1.0, "reason": "test"})),
+    )
+    .await;
+    check_error(
+        s,
+        &b,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "no plant",
+    );
 }
 
 fn kg(v: f64) -> Kilograms {
@@ -163,13 +252,41 @@ async fn record_a_small_plant(store: &dyn LotStore) {
         })
         .unwrap()
     };
-    let input = lot("U-1", LotKind::InputUnit, 500.0, &[(Element::Ni, 60.0), (Element::Li, 10.0), (Element::Co, 8.0)], ContentSource::Declared);
+    let input = lot(
+        "U-1",
+        LotKind::InputUnit,
+        500.0,
+        &[(Element::Ni, 60.0), (Element::Li, 10.0), (Element::Co, 8.0)],
+        ContentSource::Declared,
+    );
     store.produce(&input, &[], audit("U-1")).await.unwrap();
-    let bm = lot("BM-1", LotKind::BlackMass(Chemistry::Nmc811), 200.0, &[(Element::Ni, 58.0)], ContentSource::Estimated);
-    let edge = |a: &str, b: &str, m| GenealogyEdge { from: LotId::parse(a).unwrap(), to: LotId::parse(b).unwrap(), mass: kg(m) };
-    store.produce(&bm, &[edge("U-1", "BM-1", 500.0)], audit("BM-1")).await.unwrap();
-    let ni = lot("NI-1", LotKind::Product(ProductKind::NickelSulphate), 240.0, &[(Element::Ni, 54.0)], ContentSource::Assayed);
-    store.produce(&ni, &[edge("BM-1", "NI-1", 240.0)], audit("NI-1")).await.unwrap();
+    let bm = lot(
+        "BM-1",
+        LotKind::BlackMass(Chemistry::Nmc811),
+        200.0,
+        &[(Element::Ni, 58.0)],
+        ContentSource::Estimated,
+    );
+    let edge = |a: &str, b: &str, m| GenealogyEdge {
+        from: LotId::parse(a).unwrap(),
+        to: LotId::parse(b).unwrap(),
+        mass: kg(m),
+    };
+    store
+        .produce(&bm, &[edge("U-1", "BM-1", 500.0)], audit("BM-1"))
+        .await
+        .unwrap();
+    let ni = lot(
+        "NI-1",
+        LotKind::Product(ProductKind::NickelSulphate),
+        240.0,
+        &[(Element::Ni, 54.0)],
+        ContentSource::Assayed,
+    );
+    store
+        .produce(&ni, &[edge("BM-1", "NI-1", 240.0)], audit("NI-1"))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -179,15 +296,48 @@ async fn the_recovery_report_is_computed_from_recorded_lots() {
     record_a_small_plant(f.state.store.as_ref()).await;
     let token = login(&f, "vera").await;
     let year = chrono::Utc::now().year();
-    let (s, b) = call(&f, "GET", &format!("/api/v1/reports/recovery?year={year}"), Some(&token), None).await;
+    let (s, b) = call(
+        &f,
+        "GET",
+        &format!("/api/v1/reports/recovery?year={year}"),
+        Some(&token),
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    let ni = b["elements"].as_array().unwrap().iter().find(|e| e["element"] == "Ni").unwrap();
+    let ni = b["elements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["element"] == "Ni")
+        .unwrap();
     assert!((ni["rRmPct"].as_f64().unwrap() - 90.0).abs() < 1e-9, "{ni}");
-    assert_eq!(ni["targets"][0], json!({"byEndOf": 2027, "targetPct": 90.0, "met": true}));
-    let li = b["elements"].as_array().unwrap().iter().find(|e| e["element"] == "Li").unwrap();
+    assert_eq!(
+        ni["targets"][0],
+        json!({"byEndOf": 2027, "targetPct": 90.0, "met": true})
+    );
+    let li = b["elements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["element"] == "Li")
+        .unwrap();
     assert_eq!(li["rRmPct"], json!(0.0));
-    let (s, b) = call(&f, "GET", "/api/v1/reports/recovery?year=twenty", Some(&token), None).await;
-    check_error(s, &b, StatusCode::BAD_REQUEST, "bad_request", "invalid query");
+    let (s, b) = call(
+        &f,
+        "GET",
+        "/api/v1/reports/recovery?year=twenty",
+        Some(&token),
+        None,
+    )
+    .await;
+    check_error(
+        s,
+        &b,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        "invalid query",
+    );
 }
 
 #[tokio::test]
@@ -201,7 +351,13 @@ async fn a_lot_shows_its_inputs_and_outputs() {
     assert_eq!(b["inputs"][0]["from"], "U-1");
     assert_eq!(b["outputs"][0]["to"], "NI-1");
     let (s, b) = call(&f, "GET", "/api/v1/lots/NOPE", Some(&token), None).await;
-    check_error(s, &b, StatusCode::NOT_FOUND, "not_found", "lot NOPE not found");
+    check_error(
+        s,
+        &b,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "lot NOPE not found",
+    );
 }
 
 #[tokio::test]
@@ -212,7 +368,10 @@ async fn the_hmi_is_served_from_the_binary() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(res.headers()[header::CONTENT_TYPE], "text/html; charset=utf-8");
+    assert_eq!(
+        res.headers()[header::CONTENT_TYPE],
+        "text/html; charset=utf-8"
+    );
     let (s, _) = call(&f, "GET", "/assets/app.js", None, None).await;
     assert_eq!(s, StatusCode::OK);
 }

@@ -256,7 +256,9 @@ impl PassportId {
     pub fn uri(s: &str) -> Result<PassportId, DomainError> {
         let ok = s.split_once("://").is_some_and(|(scheme, rest)| {
             !scheme.is_empty()
-                && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
                 && !rest.is_empty()
                 && !rest.starts_with('/')
         }) && !s.chars().any(char::is_whitespace);
@@ -273,7 +275,10 @@ impl PassportId {
 
     pub fn as_str(&self) -> &str {
         match self {
-            PassportId::Urn(s) | PassportId::Uuid(s) | PassportId::Uri(s) | PassportId::Plant(s) => s,
+            PassportId::Urn(s)
+            | PassportId::Uuid(s)
+            | PassportId::Uri(s)
+            | PassportId::Plant(s) => s,
             PassportId::Gbt(c) => c.as_str(),
         }
     }

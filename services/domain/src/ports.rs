@@ -7,8 +7,8 @@
 //! audit entry describes a write that did not happen.
 
 use crate::{
-    AuditEntry, AuditEvent, ChainBreak, GenealogyEdge, Lot, LotId, Passport, PassportId, Role, TagInfo,
-    TagName, TagReading, TagValue, Username,
+    AuditEntry, AuditEvent, ChainBreak, GenealogyEdge, Lot, LotId, Passport, PassportId, Role,
+    TagInfo, TagName, TagReading, TagValue, Username,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

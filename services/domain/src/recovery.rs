@@ -75,6 +75,8 @@ impl RecoveryReport {
             .collect();
         let mut output_lots = 0;
         let mut credited: HashMap<Element, f64> = HashMap::new();
+        // Variance of the credited output, from each output lot's own uncertainty.
+        let mut output_var: HashMap<Element, f64> = HashMap::new();
         for out in &outputs {
             let mut counted = false;
             for e in Element::REPORTED {
@@ -82,15 +84,19 @@ impl RecoveryReport {
                 if amount.kg() <= 0.0 {
                     continue;
                 }
+                let mut from_this_lot = 0.0;
                 for (src, m) in genealogy.sources(out.id(), e, amount, lots) {
                     let from_year = lots.get(&src).is_some_and(|l| {
                         l.kind() == LotKind::InputUnit && l.created_at().year() == year
                     });
                     if from_year {
-                        *credited.entry(e).or_default() += m.kg();
+                        from_this_lot += m.kg();
                         counted = true;
                     }
                 }
+                *credited.entry(e).or_default() += from_this_lot;
+                *output_var.entry(e).or_default() +=
+                    (from_this_lot * out.content_source().relative_sigma()).powi(2);
             }
             output_lots += usize::from(counted);
         }
@@ -107,10 +113,11 @@ impl RecoveryReport {
                     .sum();
                 let output = Kilograms::new(credited.get(&e).copied().unwrap_or(0.0))
                     .unwrap_or(Kilograms::ZERO);
-                let output_rel = outputs
-                    .first()
-                    .map(|l| l.content_source().relative_sigma())
-                    .unwrap_or(0.0);
+                let output_rel = if output.kg() > 0.0 {
+                    output_var.get(&e).copied().unwrap_or(0.0).sqrt() / output.kg()
+                } else {
+                    0.0
+                };
                 let (rate_pct, sigma_pct) = if input.kg() > 0.0 {
                     let rate = output.kg() / input.kg() * 100.0;
                     let rel_in = input_var.sqrt() / input.kg();
@@ -256,6 +263,22 @@ mod tests {
         assert!((r.element(Element::Ni).unwrap().rate_pct.unwrap() - 90.0).abs() < 1e-9);
         let next = RecoveryReport::compute(2027, &lots, &g);
         assert_eq!(next.element(Element::Ni).unwrap().rate_pct, None);
+    }
+
+    #[test]
+    fn the_rate_carries_the_uncertainty_of_inputs_and_outputs() {
+        let (lots, g) = plant(2026);
+        let r = RecoveryReport::compute(2026, &lots, &g);
+        let ni = r.element(Element::Ni).unwrap();
+        // Two declared inputs (5 % each) of 60 and 40 kg; one output lot
+        // recorded as declared (5 %).
+        let rel_in = ((60.0_f64 * 0.05).powi(2) + (40.0_f64 * 0.05).powi(2)).sqrt() / 100.0;
+        let expected = 90.0 * (rel_in.powi(2) + 0.05_f64.powi(2)).sqrt();
+        assert!(
+            (ni.sigma_pct.unwrap() - expected).abs() < 1e-9,
+            "{:?}",
+            ni.sigma_pct
+        );
     }
 
     #[test]

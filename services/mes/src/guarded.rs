@@ -7,7 +7,7 @@
 //! audited; a refused write is audited too, with why.
 
 use crate::MesError;
-use remine_domain::ports::{AuditLog, TagError, TagIo};
+use remine_domain::ports::{Store, TagError, TagIo};
 use remine_domain::{Access, Action, AuditEvent, Role, TagInfo, TagName, TagValue, Username};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -43,17 +43,18 @@ pub struct WriteOutcome {
 #[derive(Debug, Clone)]
 pub struct GuardedWriter {
     io: Arc<dyn TagIo>,
-    audit: Arc<dyn AuditLogDebug>,
+    /// The store's audit trail records every write.
+    audit: Arc<dyn Store>,
     tags: Arc<HashMap<TagName, TagInfo>>,
 }
 
-/// `AuditLog` with `Debug`, so the writer can derive `Debug`.
-pub trait AuditLogDebug: AuditLog + std::fmt::Debug {}
-impl<T: AuditLog + std::fmt::Debug> AuditLogDebug for T {}
-
 impl GuardedWriter {
-    pub fn new(io: Arc<dyn TagIo>, audit: Arc<dyn AuditLogDebug>) -> GuardedWriter {
-        let tags = io.catalogue().into_iter().map(|i| (i.name.clone(), i)).collect();
+    pub fn new(io: Arc<dyn TagIo>, audit: Arc<dyn Store>) -> GuardedWriter {
+        let tags = io
+            .catalogue()
+            .into_iter()
+            .map(|i| (i.name.clone(), i))
+            .collect();
         GuardedWriter {
             io,
             audit,
@@ -71,18 +72,37 @@ impl GuardedWriter {
     ) -> Result<WriteOutcome, MesError> {
         if let Err(refusal) = self.check(actor, tag, value, reason) {
             self.audit
-                .append(event(actor, "tag.write.refused", tag, None, Some(value), &refusal.to_string()))
+                .append(event(
+                    actor,
+                    "tag.write.refused",
+                    tag,
+                    None,
+                    Some(value),
+                    &refusal.to_string(),
+                ))
                 .await?;
             return Err(refusal);
         }
-        let old = self.io.read(std::slice::from_ref(tag)).await.pop().and_then(|r| r.value);
+        let old = self
+            .io
+            .read(std::slice::from_ref(tag))
+            .await
+            .pop()
+            .and_then(|r| r.value);
         let entry = self
             .audit
             .append(event(actor, "tag.write", tag, old, Some(value), reason))
             .await?;
         if let Err(e) = self.io.write(tag, value).await {
             self.audit
-                .append(event(actor, "tag.write.failed", tag, old, Some(value), &e.to_string()))
+                .append(event(
+                    actor,
+                    "tag.write.failed",
+                    tag,
+                    old,
+                    Some(value),
+                    &e.to_string(),
+                ))
                 .await?;
             return Err(e.into());
         }
@@ -94,18 +114,29 @@ impl GuardedWriter {
         })
     }
 
-    fn check(&self, actor: &Actor, tag: &TagName, value: TagValue, reason: &str) -> Result<(), MesError> {
+    fn check(
+        &self,
+        actor: &Actor,
+        tag: &TagName,
+        value: TagValue,
+        reason: &str,
+    ) -> Result<(), MesError> {
         actor
             .role
             .authorise(Action::Operate)
             .map_err(|e| MesError::NotAllowed(e.to_string()))?;
-        let info = self.tags.get(tag).ok_or_else(|| TagError::UnknownTag(tag.clone()))?;
+        let info = self
+            .tags
+            .get(tag)
+            .ok_or_else(|| TagError::UnknownTag(tag.clone()))?;
         if info.access != Access::ReadWrite {
             return Err(TagError::ReadOnly(tag.clone()).into());
         }
         let v = value.as_f64();
         if !v.is_finite() {
-            return Err(MesError::NotAllowed(format!("value {v} for {tag} is not a number")));
+            return Err(MesError::NotAllowed(format!(
+                "value {v} for {tag} is not a number"
+            )));
         }
         if let Some((min, max)) = info.write_limits
             && !(min..=max).contains(&v)
@@ -119,7 +150,9 @@ impl GuardedWriter {
             .into());
         }
         if reason.trim().is_empty() {
-            return Err(MesError::NotAllowed(format!("a write to {tag} needs a reason")));
+            return Err(MesError::NotAllowed(format!(
+                "a write to {tag} needs a reason"
+            )));
         }
         Ok(())
     }

@@ -78,7 +78,10 @@ impl Intake {
             new: Some(format!(
                 "{} {} {} from {}",
                 passport.unit_type().name(),
-                passport.chemistry().map(|c| c.name()).unwrap_or("chemistry unknown"),
+                passport
+                    .chemistry()
+                    .map(|c| c.name())
+                    .unwrap_or("chemistry unknown"),
                 passport.mass(),
                 passport.form().name()
             )),

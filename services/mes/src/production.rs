@@ -135,8 +135,11 @@ impl Production {
     }
 
     async fn set(&self, name: &str, value: TagValue, reason: &str) -> Result<(), MesError> {
-        self.writer.write(&self.actor, &tag(name)?, value, reason).await?;
-        self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.writer
+            .write(&self.actor, &tag(name)?, value, reason)
+            .await?;
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -152,18 +155,31 @@ impl Production {
             })
     }
 
+    /// The unit's state; waits out a passing loss of the link (bad quality)
+    /// up to the step timeout, since a PLC reconnect is normal.
     async fn state(&self, unit: &str) -> Result<Option<UnitState>, MesError> {
-        let code = self.read_f64(&format!("{unit}/State")).await?;
-        Ok(UnitState::from_code(code as u16))
+        let deadline = tokio::time::Instant::now() + self.config.step_timeout;
+        loop {
+            match self.read_f64(&format!("{unit}/State")).await {
+                Ok(code) => return Ok(UnitState::from_code(code as u16)),
+                Err(e) if tokio::time::Instant::now() > deadline => return Err(e),
+                Err(_) => tokio::time::sleep(self.config.poll).await,
+            }
+        }
     }
 
     async fn command(&self, unit: &str, cmd: UnitCommand, reason: &str) -> Result<(), MesError> {
         let state = self.state(unit).await?;
         if let Some(s) = state {
-            s.apply(cmd).map_err(|e| MesError::NotAllowed(format!("{unit}: {e}")))?;
+            s.apply(cmd)
+                .map_err(|e| MesError::NotAllowed(format!("{unit}: {e}")))?;
         }
-        self.set(&format!("{unit}/Command"), TagValue::Int(i64::from(cmd.code())), reason)
-            .await
+        self.set(
+            &format!("{unit}/Command"),
+            TagValue::Int(i64::from(cmd.code())),
+            reason,
+        )
+        .await
     }
 
     /// Polls `unit`'s state until it is `want`; refuses Aborted/Held as a failure.
@@ -173,7 +189,9 @@ impl Production {
             match self.state(unit).await {
                 Ok(Some(s)) if s == want => return Ok(()),
                 Ok(Some(s @ (UnitState::Aborted | UnitState::Stopped))) => {
-                    return Err(MesError::Plant(format!("{unit} went to {s} while waiting for {want}")));
+                    return Err(MesError::Plant(format!(
+                        "{unit} went to {s} while waiting for {want}"
+                    )));
                 }
                 _ => {}
             }
@@ -191,8 +209,10 @@ impl Production {
     async fn ensure_idle(&self, unit: &str) -> Result<(), MesError> {
         match self.state(unit).await? {
             Some(UnitState::Idle) => Ok(()),
+            Some(UnitState::Resetting) => self.wait_state(unit, UnitState::Idle).await,
             Some(UnitState::Complete | UnitState::Stopped | UnitState::Aborted) => {
-                self.command(unit, UnitCommand::Reset, "reset before a new batch").await?;
+                self.command(unit, UnitCommand::Reset, "reset before a new batch")
+                    .await?;
                 self.wait_state(unit, UnitState::Idle).await
             }
             other => Err(MesError::Plant(format!(
@@ -202,7 +222,12 @@ impl Production {
         }
     }
 
-    async fn record(&self, lot: &Lot, inputs: &[GenealogyEdge], what: &str) -> Result<(), MesError> {
+    async fn record(
+        &self,
+        lot: &Lot,
+        inputs: &[GenealogyEdge],
+        what: &str,
+    ) -> Result<(), MesError> {
         let audit = AuditEvent {
             actor: self.actor.user.clone(),
             action: "lot.produce".into(),
@@ -217,7 +242,11 @@ impl Production {
 
     /// Runs the input units through the whole plant.
     #[tracing::instrument(skip(self, inputs), fields(units = inputs.len()))]
-    pub async fn run(&self, campaign: &str, inputs: &[(Lot, Chemistry, UnitType)]) -> Result<RunResult, MesError> {
+    pub async fn run(
+        &self,
+        campaign: &str,
+        inputs: &[(Lot, Chemistry, UnitType)],
+    ) -> Result<RunResult, MesError> {
         if inputs.is_empty() {
             return Err(MesError::NotAllowed("no units to process".into()));
         }
@@ -237,22 +266,55 @@ impl Production {
         })
     }
 
-    async fn discharge(&self, campaign: &str, wave: usize, units: &[(Lot, Chemistry, UnitType)]) -> Result<Lot, MesError> {
+    async fn discharge(
+        &self,
+        campaign: &str,
+        wave: usize,
+        units: &[(Lot, Chemistry, UnitType)],
+    ) -> Result<Lot, MesError> {
         let mut stations = Vec::new();
         for (i, (lot, chem, unit_type)) in units.iter().enumerate() {
             let st = format!("Discharge/Station{}", i + 1);
             self.ensure_idle(&st).await?;
             let why = format!("load {} for discharge", lot.id());
             let (series, ah) = electrical(*chem, *unit_type, lot.mass());
-            self.set(&format!("{st}/Chemistry"), TagValue::Int(chemistry_code(*chem)), &why).await?;
-            self.set(&format!("{st}/CellsInSeries"), TagValue::Int(series), &why).await?;
-            self.set(&format!("{st}/CapacityAh"), TagValue::Float(ah), &why).await?;
-            self.set(&format!("{st}/UnitMass"), TagValue::Float(lot.mass().kg()), &why).await?;
+            self.set(
+                &format!("{st}/Chemistry"),
+                TagValue::Int(chemistry_code(*chem)),
+                &why,
+            )
+            .await?;
+            self.set(&format!("{st}/CellsInSeries"), TagValue::Int(series), &why)
+                .await?;
+            self.set(&format!("{st}/CapacityAh"), TagValue::Float(ah), &why)
+                .await?;
+            self.set(
+                &format!("{st}/UnitMass"),
+                TagValue::Float(lot.mass().kg()),
+                &why,
+            )
+            .await?;
             let recipe = "discharge recipe: end voltage 1.0 V/cell";
-            self.set(&format!("{st}/EndVoltage"), TagValue::Float(END_VOLTAGE_PER_CELL), recipe).await?;
-            self.set(&format!("{st}/MaxCurrent"), TagValue::Float(MAX_CURRENT_A), recipe).await?;
-            self.set(&format!("{st}/MaxTemp"), TagValue::Float(MAX_CELL_TEMP_C), recipe).await?;
-            self.command(&st, UnitCommand::Start, &format!("discharge {}", lot.id())).await?;
+            self.set(
+                &format!("{st}/EndVoltage"),
+                TagValue::Float(END_VOLTAGE_PER_CELL),
+                recipe,
+            )
+            .await?;
+            self.set(
+                &format!("{st}/MaxCurrent"),
+                TagValue::Float(MAX_CURRENT_A),
+                recipe,
+            )
+            .await?;
+            self.set(
+                &format!("{st}/MaxTemp"),
+                TagValue::Float(MAX_CELL_TEMP_C),
+                recipe,
+            )
+            .await?;
+            self.command(&st, UnitCommand::Start, &format!("discharge {}", lot.id()))
+                .await?;
             stations.push(st);
         }
         for st in &stations {
@@ -261,12 +323,16 @@ impl Production {
         let mut energy = 0.0;
         for st in &stations {
             energy += self.read_f64(&format!("{st}/Energy")).await.unwrap_or(0.0);
-            self.command(st, UnitCommand::Reset, "release discharged unit").await?;
+            self.command(st, UnitCommand::Reset, "release discharged unit")
+                .await?;
+        }
+        for st in &stations {
+            self.wait_state(st, UnitState::Idle).await?;
         }
         let mass: Kilograms = units.iter().map(|(l, _, _)| l.mass()).sum();
-        let elements = units
-            .iter()
-            .fold(ElementMasses::new(), |acc, (l, _, _)| acc.plus(l.elements()));
+        let elements = units.iter().fold(ElementMasses::new(), |acc, (l, _, _)| {
+            acc.plus(l.elements())
+        });
         let lot = Lot::new(LotFields {
             id: LotId::parse(&format!("DB-{campaign}-{wave}"))?,
             kind: LotKind::DischargeBatch,
@@ -285,24 +351,56 @@ impl Production {
                 mass: l.mass(),
             })
             .collect();
-        self.record(&lot, &edges, &format!("discharged, {energy:.1} kWh recovered")).await?;
+        self.record(
+            &lot,
+            &edges,
+            &format!("discharged, {energy:.1} kWh recovered"),
+        )
+        .await?;
         Ok(lot)
     }
 
-    async fn shred(&self, campaign: &str, batches: &[Lot], chem: Chemistry) -> Result<Lot, MesError> {
+    async fn shred(
+        &self,
+        campaign: &str,
+        batches: &[Lot],
+        chem: Chemistry,
+    ) -> Result<Lot, MesError> {
         let unit = "Mechanical/Shredder";
         self.ensure_idle(unit).await?;
         let charge: Kilograms = batches.iter().map(|b| b.mass()).sum();
         let why = format!("charge {} discharge batches", batches.len());
-        self.set(&format!("{unit}/ChargeMass"), TagValue::Float(charge.kg()), &why).await?;
-        self.set(&format!("{unit}/ChargeChemistry"), TagValue::Int(chemistry_code(chem)), &why).await?;
+        self.set(
+            &format!("{unit}/ChargeMass"),
+            TagValue::Float(charge.kg()),
+            &why,
+        )
+        .await?;
+        self.set(
+            &format!("{unit}/ChargeChemistry"),
+            TagValue::Int(chemistry_code(chem)),
+            &why,
+        )
+        .await?;
         let recipe = "mechanical recipe";
-        self.set(&format!("{unit}/FeedRate"), TagValue::Float(FEED_RATE_T_H), recipe).await?;
-        self.set("Mechanical/Dryer/TemperatureSetpoint", TagValue::Float(DRYER_TEMP_C), recipe).await?;
-        self.command(unit, UnitCommand::Start, "shred under nitrogen").await?;
+        self.set(
+            &format!("{unit}/FeedRate"),
+            TagValue::Float(FEED_RATE_T_H),
+            recipe,
+        )
+        .await?;
+        self.set(
+            "Mechanical/Dryer/TemperatureSetpoint",
+            TagValue::Float(DRYER_TEMP_C),
+            recipe,
+        )
+        .await?;
+        self.command(unit, UnitCommand::Start, "shred under nitrogen")
+            .await?;
         self.wait_state(unit, UnitState::Complete).await?;
 
-        let out = |s: &'static str| async move { self.read_f64(&format!("Mechanical/Output/{s}")).await };
+        let out =
+            |s: &'static str| async move { self.read_f64(&format!("Mechanical/Output/{s}")).await };
         let bm_mass = kg(out("BlackMass").await?)?;
         let fractions = [
             (SideFraction::Copper, kg(out("Copper").await?)?),
@@ -311,12 +409,20 @@ impl Production {
             (SideFraction::Plastics, kg(out("Plastics").await?)?),
         ];
         let losses = kg(out("Losses").await?)?;
-        self.command(unit, UnitCommand::Reset, "batch recorded").await?;
+        self.command(unit, UnitCommand::Reset, "batch recorded")
+            .await?;
+        self.wait_state(unit, UnitState::Idle).await?;
 
-        let input: ElementMasses = batches.iter().fold(ElementMasses::new(), |a, b| a.plus(b.elements()));
-        let share = |e: Element, f: f64| Kilograms::new(input.get(e).kg() * f).unwrap_or(Kilograms::ZERO);
+        let input: ElementMasses = batches
+            .iter()
+            .fold(ElementMasses::new(), |a, b| a.plus(b.elements()));
+        let share =
+            |e: Element, f: f64| Kilograms::new(input.get(e).kg() * f).unwrap_or(Kilograms::ZERO);
         let bm_elements = cap(
-            input.iter().map(|(e, _)| (e, share(e, to_black_mass(e)))).collect(),
+            input
+                .iter()
+                .map(|(e, _)| (e, share(e, to_black_mass(e))))
+                .collect(),
             bm_mass,
         );
         // Each output takes from each discharge batch in proportion to its mass.
@@ -342,11 +448,26 @@ impl Production {
             passport: None,
             country_of_collection: None,
         })?;
-        self.record(&bm, &produce(bm.id().clone(), bm_mass), "shredded, dried and screened").await?;
+        self.record(
+            &bm,
+            &produce(bm.id().clone(), bm_mass),
+            "shredded, dried and screened",
+        )
+        .await?;
         for (fraction, mass) in fractions {
             let elements = match fraction {
-                SideFraction::Copper => cap([(Element::Cu, share(Element::Cu, 0.93))].into_iter().collect(), mass),
-                SideFraction::Aluminium => cap([(Element::Al, share(Element::Al, 0.90))].into_iter().collect(), mass),
+                SideFraction::Copper => cap(
+                    [(Element::Cu, share(Element::Cu, 0.93))]
+                        .into_iter()
+                        .collect(),
+                    mass,
+                ),
+                SideFraction::Aluminium => cap(
+                    [(Element::Al, share(Element::Al, 0.90))]
+                        .into_iter()
+                        .collect(),
+                    mass,
+                ),
                 _ => ElementMasses::new(),
             };
             let lot = Lot::new(LotFields {
@@ -359,7 +480,8 @@ impl Production {
                 passport: None,
                 country_of_collection: None,
             })?;
-            self.record(&lot, &produce(lot.id().clone(), mass), "separated").await?;
+            self.record(&lot, &produce(lot.id().clone(), mass), "separated")
+                .await?;
         }
         let loss = Lot::new(LotFields {
             id: LotId::parse(&format!("LOSS-mech-{campaign}"))?,
@@ -371,7 +493,12 @@ impl Production {
             passport: None,
             country_of_collection: None,
         })?;
-        self.record(&loss, &produce(loss.id().clone(), losses), "electrolyte and moisture evaporated").await?;
+        self.record(
+            &loss,
+            &produce(loss.id().clone(), losses),
+            "electrolyte and moisture evaporated",
+        )
+        .await?;
         Ok(bm)
     }
 
@@ -379,7 +506,12 @@ impl Production {
         let leach = "Hydromet/Leach";
         self.ensure_idle(leach).await?;
         let why = format!("charge {} (lab assay)", bm.id());
-        self.set(&format!("{leach}/ChargeMass"), TagValue::Float(bm.mass().kg()), &why).await?;
+        self.set(
+            &format!("{leach}/ChargeMass"),
+            TagValue::Float(bm.mass().kg()),
+            &why,
+        )
+        .await?;
         for (e, name) in [
             (Element::Ni, "ChargeNi"),
             (Element::Co, "ChargeCo"),
@@ -389,14 +521,35 @@ impl Production {
             (Element::Al, "ChargeAl"),
         ] {
             let f = bm.elements().get(e).kg() / bm.mass().kg().max(1e-9);
-            self.set(&format!("{leach}/{name}"), TagValue::Float(f), &why).await?;
+            self.set(&format!("{leach}/{name}"), TagValue::Float(f), &why)
+                .await?;
         }
         let recipe = "leach recipe NMC";
-        self.set(&format!("{leach}/TemperatureSetpoint"), TagValue::Float(LEACH_TEMP_C), recipe).await?;
-        self.set(&format!("{leach}/AcidSetpoint"), TagValue::Float(LEACH_ACID_M), recipe).await?;
-        self.set(&format!("{leach}/SolidsSetpoint"), TagValue::Float(LEACH_SOLIDS_G_L), recipe).await?;
-        self.command(leach, UnitCommand::Start, &format!("leach {}", bm.id())).await?;
-        self.wait_state("Hydromet/LiCarbonate", UnitState::Complete).await?;
+        self.set(
+            &format!("{leach}/TemperatureSetpoint"),
+            TagValue::Float(LEACH_TEMP_C),
+            recipe,
+        )
+        .await?;
+        self.set(
+            &format!("{leach}/AcidSetpoint"),
+            TagValue::Float(LEACH_ACID_M),
+            recipe,
+        )
+        .await?;
+        self.set(
+            &format!("{leach}/SolidsSetpoint"),
+            TagValue::Float(LEACH_SOLIDS_G_L),
+            recipe,
+        )
+        .await?;
+        self.command(leach, UnitCommand::Start, &format!("leach {}", bm.id()))
+            .await?;
+        self.wait_state("Hydromet/LiCarbonate", UnitState::Complete)
+            .await?;
+        // Subscriptions deliver each variable on its own; let the final
+        // product weights arrive before reading them.
+        tokio::time::sleep(self.config.poll * 4).await;
 
         let now = Utc::now();
         let leach_lot = Lot::new(LotFields {
@@ -414,19 +567,40 @@ impl Production {
             to: to.clone(),
             mass,
         };
-        self.record(&leach_lot, &[edge(bm, leach_lot.id(), bm.mass())], "leached").await?;
+        self.record(
+            &leach_lot,
+            &[edge(bm, leach_lot.id(), bm.mass())],
+            "leached",
+        )
+        .await?;
 
         let mut products = Vec::new();
         for (product, mass_tag, fraction_tag) in [
-            (ProductKind::NickelSulphate, "Hydromet/NiCrystallizer/ProductMass", "Hydromet/NiCrystallizer/ProductNi"),
-            (ProductKind::CobaltSulphate, "Hydromet/CoCrystallizer/ProductMass", "Hydromet/CoCrystallizer/ProductCo"),
-            (ProductKind::LithiumCarbonate, "Hydromet/LiCarbonate/ProductMass", "Hydromet/LiCarbonate/Purity"),
+            (
+                ProductKind::NickelSulphate,
+                "Hydromet/NiCrystallizer/ProductMass",
+                "Hydromet/NiCrystallizer/ProductNi",
+            ),
+            (
+                ProductKind::CobaltSulphate,
+                "Hydromet/CoCrystallizer/ProductMass",
+                "Hydromet/CoCrystallizer/ProductCo",
+            ),
+            (
+                ProductKind::LithiumCarbonate,
+                "Hydromet/LiCarbonate/ProductMass",
+                "Hydromet/LiCarbonate/Purity",
+            ),
         ] {
             let mass = kg(self.read_f64(mass_tag).await?)?;
             let (element, stoich) = product.payable();
             let measured = self.read_f64(fraction_tag).await?;
             // Li2CO3 reports purity; the sulphates report their metal fraction.
-            let fraction = if product == ProductKind::LithiumCarbonate { stoich * measured } else { measured };
+            let fraction = if product == ProductKind::LithiumCarbonate {
+                stoich * measured
+            } else {
+                measured
+            };
             let id = LotId::parse(&format!("{}-{campaign}", product_prefix(product)))?;
             let lot = Lot::new(LotFields {
                 id: id.clone(),
@@ -438,7 +612,12 @@ impl Production {
                 passport: None,
                 country_of_collection: None,
             })?;
-            self.record(&lot, &[edge(&leach_lot, &id, mass)], "crystallised and assayed").await?;
+            self.record(
+                &lot,
+                &[edge(&leach_lot, &id, mass)],
+                "crystallised and assayed",
+            )
+            .await?;
             products.push(id);
         }
         let residue_mass = kg(self.read_f64("Hydromet/Leach/ResidueMass").await?)?;
@@ -452,8 +631,15 @@ impl Production {
             passport: None,
             country_of_collection: None,
         })?;
-        self.record(&residue, &[edge(&leach_lot, residue.id(), residue_mass)], "leach residue").await?;
-        self.command(leach, UnitCommand::Reset, "batch recorded").await?;
+        self.record(
+            &residue,
+            &[edge(&leach_lot, residue.id(), residue_mass)],
+            "leach residue",
+        )
+        .await?;
+        self.command(leach, UnitCommand::Reset, "batch recorded")
+            .await?;
+        self.wait_state(leach, UnitState::Idle).await?;
         Ok((leach_lot.id().clone(), products))
     }
 }
@@ -500,14 +686,20 @@ mod tests {
 
     #[test]
     fn a_pack_is_estimated_at_about_400_volts() {
-        let (series, ah) = electrical(Chemistry::Nmc811, UnitType::Pack, Kilograms::new(520.0).unwrap());
+        let (series, ah) = electrical(
+            Chemistry::Nmc811,
+            UnitType::Pack,
+            Kilograms::new(520.0).unwrap(),
+        );
         assert_eq!(series, 109);
         assert!((ah - 100_000.0 / (109.0 * 3.65)).abs() < 1.0, "{ah}");
     }
 
     #[test]
     fn element_masses_are_capped_at_the_lot_mass() {
-        let e: ElementMasses = [(Element::Ni, Kilograms::new(30.0).unwrap())].into_iter().collect();
+        let e: ElementMasses = [(Element::Ni, Kilograms::new(30.0).unwrap())]
+            .into_iter()
+            .collect();
         let c = cap(e, Kilograms::new(20.0).unwrap());
         assert!((c.get(Element::Ni).kg() - 20.0).abs() < 1e-9);
     }

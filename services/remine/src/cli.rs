@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
-#[command(name = "remine", version, about = "Process control and MES for lithium-ion battery recycling plants")]
+#[command(
+    name = "remine",
+    version,
+    about = "Process control and MES for lithium-ion battery recycling plants"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -18,10 +22,10 @@ pub struct Cli {
 #[derive(Debug, Args, Clone)]
 pub struct DbArgs {
     /// Data directory; the SQLite database lives here unless --db is given.
-    #[arg(long, default_value = "remine-data")]
+    #[arg(long, default_value = "remine-data", global = true)]
     pub data: PathBuf,
     /// Database URL: sqlite://PATH or postgres://USER@HOST:PORT/DB.
-    #[arg(long, env = "REMINE_DB")]
+    #[arg(long, env = "REMINE_DB", global = true)]
     pub db: Option<String>,
 }
 
@@ -136,8 +140,10 @@ fn parse_speed(s: &str) -> Result<f64, String> {
 pub fn init_tracing(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
-        0 => "warn,remine=info",
-        1 => "info",
+        // async-opcua logs connection failures as errors of its own; the
+        // adapters report them, with the reason, once per attempt.
+        0 => "warn,opcua_client=off,opcua_core=off,opcua_server=off",
+        1 => "info,opcua_client=warn,opcua_core=warn,opcua_server=warn",
         _ => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));

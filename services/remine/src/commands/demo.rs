@@ -59,20 +59,32 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             .replace("{{DISCHARGE_ADDR}}", &sim.discharge_addr().to_string())
             .replace("{{MECHANICAL_ADDR}}", &sim.mechanical_addr().to_string())
             .replace("{{HYDROMET_ENDPOINT}}", &sim.hydromet_endpoint())
-            .replace("{{PKI_DIR}}", &args.db.data.join("client-pki").display().to_string())
+            .replace(
+                "{{PKI_DIR}}",
+                &args.db.data.join("client-pki").display().to_string(),
+            )
     };
     let modbus = vec![
         ModbusConfig::from_toml_str(&fill(DISCHARGE_MAP), "demo/plant-discharge.toml")?,
         ModbusConfig::from_toml_str(&fill(MECHANICAL_MAP), "demo/plant-mechanical.toml")?,
     ];
-    let opcua = vec![OpcUaConfig::from_toml_str(&fill(HYDROMET_MAP), "demo/plant-hydromet.toml")?];
+    let opcua = vec![OpcUaConfig::from_toml_str(
+        &fill(HYDROMET_MAP),
+        "demo/plant-hydromet.toml",
+    )?];
     let plant = plant::connect(modbus, opcua, dyn_store.clone(), Duration::from_millis(200))?;
 
     let users = Users::new(dyn_store.clone(), chrono::Duration::hours(12));
     let mut credentials = Vec::new();
-    for (name, role) in [("operator", Role::Operator), ("engineer", Role::Engineer), ("supervisor", Role::Supervisor)] {
+    for (name, role) in [
+        ("operator", Role::Operator),
+        ("engineer", Role::Engineer),
+        ("supervisor", Role::Supervisor),
+    ] {
         let password = random_password();
-        users.add(&Actor::system(), &Username::parse(name)?, role, &password).await?;
+        users
+            .add(&Actor::system(), &Username::parse(name)?, role, &password)
+            .await?;
         credentials.push((name, role, password));
     }
 
@@ -85,15 +97,25 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         site: "remine demo plant (simulated)".into(),
     };
     let addr = listener.local_addr()?;
-    let http = tokio::spawn(async move {
-        axum::serve(listener, remine_api::app(state)).await
-    });
+    let http = tokio::spawn(async move { axum::serve(listener, remine_api::app(state)).await });
 
     println!("remine demo: simulated plant at speed x{}", args.speed);
-    println!("  discharge line  modbus://{} (unit 1)", sim.discharge_addr());
-    println!("  mechanical line modbus://{} (unit 2)", sim.mechanical_addr());
+    println!(
+        "  discharge line  modbus://{} (unit 1)",
+        sim.discharge_addr()
+    );
+    println!(
+        "  mechanical line modbus://{} (unit 2)",
+        sim.mechanical_addr()
+    );
     println!("  hydromet line   {}", sim.hydromet_endpoint());
-    println!("  database        {:?}", store);
+    match &args.db.db {
+        None => println!(
+            "  database        SQLite {}",
+            args.db.data.join(DEMO_DB_FILE).display()
+        ),
+        Some(_) => println!("  database        {store:?}"),
+    }
     for (name, role, password) in &credentials {
         println!("  user {name} password {password} role {}", role.name());
     }
@@ -139,11 +161,13 @@ async fn open_fresh(args: &DemoArgs) -> anyhow::Result<Db> {
         return Ok(db);
     }
     let dir = &args.db.data;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
     for suffix in ["", "-wal", "-shm"] {
         let p = dir.join(format!("{DEMO_DB_FILE}{suffix}"));
         if p.exists() {
-            std::fs::remove_file(&p).with_context(|| format!("cannot remove the old demo database {}", p.display()))?;
+            std::fs::remove_file(&p)
+                .with_context(|| format!("cannot remove the old demo database {}", p.display()))?;
         }
     }
     Ok(Db::open(&crate::storage::sqlite_url(&dir.join(DEMO_DB_FILE))).await?)
@@ -175,9 +199,21 @@ async fn produce(data: &Path, store: Arc<dyn Store>, plant: plant::Plant) -> any
         let p = &unit.passport;
         let country = countries.get(p.id().as_str()).cloned();
         let lot = intake
-            .receive(&actor, p, chrono::Utc::now(), country, &unit.source.display().to_string())
+            .receive(
+                &actor,
+                p,
+                chrono::Utc::now(),
+                country,
+                &unit.source.display().to_string(),
+            )
             .await?;
-        println!("  received {} ({} {}, {})", lot.id(), p.chemistry().map(Chemistry::name).unwrap_or("?"), p.unit_type().name(), p.mass());
+        println!(
+            "  received {} ({} {}, {})",
+            lot.id(),
+            p.chemistry().map(Chemistry::name).unwrap_or("?"),
+            p.unit_type().name(),
+            p.mass()
+        );
         if let Some(c) = p.chemistry() {
             units.push((lot, c, p.unit_type()));
         }
@@ -194,17 +230,28 @@ async fn produce(data: &Path, store: Arc<dyn Store>, plant: plant::Plant) -> any
         },
     );
     let campaign = chrono::Utc::now().format("%Y%m%d%H%M%S").to_string();
-    println!("  production run {campaign}: {} units to discharge", units.len());
+    println!(
+        "  production run {campaign}: {} units to discharge",
+        units.len()
+    );
     let result = production.run(&campaign, &units).await?;
     println!(
         "  made {} from black mass lot {} ({} setpoint and command writes, all audited)",
-        result.products.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", "),
+        result
+            .products
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
         result.black_mass,
         result.setpoint_writes
     );
     let year = chrono::Utc::now().year();
     let report = recovery_report(store.as_ref(), year).await?;
-    println!("recovery rates {year} (rRM, Reg. 2023/1542 Annex XII), from {} input units, {}:", report.input_units, report.input_mass);
+    println!(
+        "recovery rates {year} (rRM, Reg. 2023/1542 Annex XII), from {} input units, {}:",
+        report.input_units, report.input_mass
+    );
     for e in &report.elements {
         match e.rate_pct {
             Some(r) => println!(
@@ -216,7 +263,12 @@ async fn produce(data: &Path, store: Arc<dyn Store>, plant: plant::Plant) -> any
                 e.output,
                 e.targets
                     .iter()
-                    .map(|(t, met)| format!("  {} target {} %: {}", t.by_end_of, t.pct, if *met { "met" } else { "not met" }))
+                    .map(|(t, met)| format!(
+                        "  {} target {} %: {}",
+                        t.by_end_of,
+                        t.pct,
+                        if *met { "met" } else { "not met" }
+                    ))
                     .collect::<String>()
             ),
             None => println!("  {:<2}      -    (none in the input)", e.element.symbol()),
@@ -231,8 +283,10 @@ fn delivery_notes(path: &Path) -> anyhow::Result<HashMap<String, CountryCode>> {
     struct Notes {
         country_of_collection: HashMap<String, String>,
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let notes: Notes = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let notes: Notes =
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     notes
         .country_of_collection
         .into_iter()

@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-pub async fn import(db: &DbArgs, paths: &[PathBuf], country: Option<&str>) -> anyhow::Result<ExitCode> {
+pub async fn import(
+    db: &DbArgs,
+    paths: &[PathBuf],
+    country: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let country = country.map(CountryCode::parse).transpose()?;
     let store = storage::open(db, PLANT_DB_FILE).await?;
     let intake = Intake::new(Arc::new(store));
@@ -24,12 +28,22 @@ pub async fn import(db: &DbArgs, paths: &[PathBuf], country: Option<&str>) -> an
     for unit in &summary.accepted {
         let source = unit.source.display().to_string();
         match intake
-            .receive(&Actor::system(), &unit.passport, chrono::Utc::now(), country.clone(), &source)
+            .receive(
+                &Actor::system(),
+                &unit.passport,
+                chrono::Utc::now(),
+                country.clone(),
+                &source,
+            )
             .await
         {
             Ok(lot) => {
                 accepted += 1;
-                println!("accepted {source}: {} as lot {}", unit.passport.id(), lot.id());
+                println!(
+                    "accepted {source}: {} as lot {}",
+                    unit.passport.id(),
+                    lot.id()
+                );
                 for w in &unit.warnings {
                     println!("  warning: {w}");
                 }
@@ -41,5 +55,9 @@ pub async fn import(db: &DbArgs, paths: &[PathBuf], country: Option<&str>) -> an
         println!("refused {r}");
     }
     println!("{accepted} accepted, {} refused", refused.len());
-    Ok(if refused.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if refused.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }

@@ -109,12 +109,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let state = AppState {
         users: Users::new(store.clone(), chrono::Duration::hours(12)),
         store,
-        plant: connected.as_ref().map(|p| p.io.clone() as Arc<dyn remine_domain::ports::TagIo>),
+        plant: connected
+            .as_ref()
+            .map(|p| p.io.clone() as Arc<dyn remine_domain::ports::TagIo>),
         writer: connected.as_ref().map(|p| p.writer.clone()),
-        live: connected.as_ref().map(|p| p.live.clone()).unwrap_or_else(LiveValues::none),
+        live: connected
+            .as_ref()
+            .map(|p| p.live.clone())
+            .unwrap_or_else(LiveValues::none),
         site: config.site,
     };
-    println!("serving {} on http://{}/", state.site, listener.local_addr()?);
+    println!(
+        "serving {} on http://{}/",
+        state.site,
+        listener.local_addr()?
+    );
     axum::serve(listener, remine_api::app(state))
         .with_graceful_shutdown(server::stop_signal(None))
         .await
