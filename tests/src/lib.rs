@@ -44,10 +44,8 @@ pub fn run(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("remine starts");
-    if let Some(mut input) = child.stdin.take() {
-        if let Some(text) = stdin {
-            input.write_all(text.as_bytes()).expect("write stdin");
-        }
+    if let (Some(mut input), Some(text)) = (child.stdin.take(), stdin) {
+        input.write_all(text.as_bytes()).expect("write stdin");
     }
     let out = child.wait_with_output().expect("remine runs");
     (
@@ -58,6 +56,7 @@ pub fn run(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
 }
 
 /// A `remine` process in the background whose output lines are collected.
+#[derive(Debug)]
 pub struct Running {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
@@ -186,6 +185,7 @@ pub fn browser() -> Option<(PathBuf, PathBuf)> {
 }
 
 /// A running ChromeDriver on a free port; killed on drop.
+#[derive(Debug)]
 pub struct Driver {
     child: Child,
     pub port: u16,

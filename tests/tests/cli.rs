@@ -1,6 +1,8 @@
 //! The command line from outside: the audit chain's verification, and bad
 //! input answered by one clear error line and a non-zero exit, never a panic.
 
+#![allow(clippy::unwrap_used)]
+
 use remine_system_tests::{free_port, run};
 
 fn check_refusal(args: &[&str], needle: &str) {

@@ -3,6 +3,8 @@
 //! recovery rates over HTTP, serves an HMI whose live values change in a
 //! real browser, and stops cleanly on Ctrl-C.
 
+#![allow(clippy::unwrap_used)]
+
 use chrono::Datelike;
 use remine_system_tests::{Driver, Running, browser, chrome_capabilities, free_port};
 use serde_json::Value;

@@ -1,6 +1,8 @@
 //! The API from outside: sessions, roles, one error shape, lots and the
 //! recovery report, through the router with a real SQLite store.
 
+#![allow(clippy::unwrap_used)]
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
