@@ -124,6 +124,66 @@ impl Users {
         Ok(())
     }
 
+    /// Issues a long-lived bearer token for a machine account (a platform
+    /// connector, a data logger), acting as `user`. Only the system (the CLI
+    /// on the plant server) or an admin may; the issue is audited, the token
+    /// is shown once and stored only as its hash.
+    #[tracing::instrument(skip(self, actor), fields(user = %name))]
+    pub async fn issue_token(
+        &self,
+        actor: &Actor,
+        name: &Username,
+        ttl: Duration,
+    ) -> Result<Session, MesError> {
+        if actor.user != Username::system() {
+            actor
+                .role
+                .authorise(Action::ManageUsers)
+                .map_err(|e| MesError::NotAllowed(e.to_string()))?;
+        }
+        let user = self
+            .store
+            .user(name)
+            .await?
+            .ok_or_else(|| MesError::NotAllowed(format!("no user {name}")))?;
+        let expires_at = Utc::now() + ttl;
+        self.store
+            .append(AuditEvent {
+                actor: actor.user.clone(),
+                action: "token.issue".into(),
+                target: name.to_string(),
+                old: None,
+                new: Some(format!(
+                    "expires {}",
+                    expires_at.format("%Y-%m-%d %H:%M UTC")
+                )),
+                reason: "machine token".into(),
+            })
+            .await?;
+        self.open_session(user, expires_at).await
+    }
+
+    async fn open_session(
+        &self,
+        user: UserRecord,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Session, MesError> {
+        let mut raw = [0u8; 32];
+        rand::rng().fill_bytes(&mut raw);
+        let token = hex::encode(raw);
+        self.store
+            .create_session(&token_hash(&token), &user.name, expires_at)
+            .await?;
+        Ok(Session {
+            token,
+            actor: Actor {
+                user: user.name,
+                role: user.role,
+            },
+            expires_at,
+        })
+    }
+
     /// Checks the password and opens a session.
     #[tracing::instrument(skip(self, password), fields(user = %name))]
     pub async fn login(&self, name: &str, password: &str) -> Result<Session, MesError> {
@@ -140,21 +200,7 @@ impl Users {
         if !verify_password(password, &user.password_hash) {
             return Err(MesError::BadCredentials);
         }
-        let mut raw = [0u8; 32];
-        rand::rng().fill_bytes(&mut raw);
-        let token = hex::encode(raw);
-        let expires_at = Utc::now() + self.session_ttl;
-        self.store
-            .create_session(&token_hash(&token), &user.name, expires_at)
-            .await?;
-        Ok(Session {
-            token,
-            actor: Actor {
-                user: user.name,
-                role: user.role,
-            },
-            expires_at,
-        })
+        self.open_session(user, Utc::now() + self.session_ttl).await
     }
 
     /// The actor behind a session token.

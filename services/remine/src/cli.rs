@@ -50,6 +50,12 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Check a plant configuration file and the tag maps it names, without
+    /// connecting to anything.
+    Check {
+        /// The configuration file `serve` would use.
+        config: PathBuf,
+    },
     /// Battery passports.
     Passport {
         #[command(subcommand)]
@@ -105,6 +111,13 @@ pub enum UserCommand {
         name: String,
         #[arg(long)]
         role: String,
+    },
+    /// Issue a bearer token for a machine acting as this user (shown once).
+    Token {
+        name: String,
+        /// How long the token is valid, e.g. 30d, 365d.
+        #[arg(long, default_value = "90d", value_parser = humantime::parse_duration)]
+        valid_for: Duration,
     },
 }
 

@@ -20,6 +20,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: UserCommand::Add { name, role },
             db,
         } => user::add(&db, &name, &role).await,
+        Command::User {
+            command: UserCommand::Token { name, valid_for },
+            db,
+        } => user::token(&db, &name, valid_for).await,
+        Command::Check { config } => serve::check(&config),
         Command::Audit {
             command: AuditCommand::Verify,
             db,

@@ -39,7 +39,7 @@ struct ServeConfig {
     plant: PlantSection,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PlantSection {
     #[serde(default)]
@@ -48,6 +48,16 @@ struct PlantSection {
     opcua: Vec<PathBuf>,
     #[serde(default = "default_live_period")]
     live_period_ms: u64,
+}
+
+impl Default for PlantSection {
+    fn default() -> Self {
+        PlantSection {
+            modbus: Vec::new(),
+            opcua: Vec::new(),
+            live_period_ms: default_live_period(),
+        }
+    }
 }
 
 fn default_listen() -> SocketAddr {
@@ -73,9 +83,10 @@ fn load(path: &Path) -> anyhow::Result<ServeConfig> {
     Ok(config)
 }
 
-pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let config = load(&args.config)?;
-    let dir = args.config.parent().unwrap_or(Path::new("."));
+/// Loads the configuration and every tag map it names, checking them all.
+fn load_all(path: &Path) -> anyhow::Result<(ServeConfig, Vec<ModbusConfig>, Vec<OpcUaConfig>)> {
+    let config = load(path)?;
+    let dir = path.parent().unwrap_or(Path::new("."));
     let modbus = config
         .plant
         .modbus
@@ -88,6 +99,40 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|p| OpcUaConfig::from_file(dir.join(p)))
         .collect::<Result<Vec<_>, _>>()?;
+    let mut names = std::collections::HashSet::new();
+    for tag in modbus
+        .iter()
+        .flat_map(|m| m.catalogue())
+        .chain(opcua.iter().flat_map(|o| o.catalogue()))
+    {
+        if !names.insert(tag.name.clone()) {
+            anyhow::bail!(
+                "{}: tag {} is defined in two tag maps",
+                path.display(),
+                tag.name
+            );
+        }
+    }
+    Ok((config, modbus, opcua))
+}
+
+/// `remine check FILE`: the configuration linter.
+pub fn check(path: &Path) -> anyhow::Result<ExitCode> {
+    let (config, modbus, opcua) = load_all(path)?;
+    let tags: usize = modbus.iter().map(|m| m.catalogue().len()).sum::<usize>()
+        + opcua.iter().map(|o| o.catalogue().len()).sum::<usize>();
+    println!(
+        "{}: site '{}', {} Modbus and {} OPC UA tag maps, {tags} tags: OK",
+        path.display(),
+        config.site,
+        modbus.len(),
+        opcua.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let (config, modbus, opcua) = load_all(&args.config)?;
     let db_args = DbArgs {
         data: args.db.data.clone(),
         db: args.db.db.clone().or(config.database.clone()),

@@ -21,6 +21,26 @@ pub async fn add(db: &DbArgs, name: &str, role: &str) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
+pub async fn token(
+    db: &DbArgs,
+    name: &str,
+    valid_for: std::time::Duration,
+) -> anyhow::Result<ExitCode> {
+    let name = Username::parse(name)?;
+    let ttl = chrono::Duration::from_std(valid_for)
+        .map_err(|_| anyhow::anyhow!("--valid-for {valid_for:?} is too long"))?;
+    let store = storage::open(db, PLANT_DB_FILE).await?;
+    let users = Users::new(Arc::new(store), chrono::Duration::hours(8));
+    let session = users.issue_token(&Actor::system(), &name, ttl).await?;
+    println!("{}", session.token);
+    eprintln!(
+        "token for {name} ({}) valid until {}; send it as 'Authorization: Bearer <token>'",
+        session.actor.role,
+        session.expires_at.format("%Y-%m-%d %H:%M UTC")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn read_password(name: &Username) -> anyhow::Result<String> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
