@@ -277,42 +277,23 @@ impl Production {
             let st = format!("Discharge/Station{}", i + 1);
             self.ensure_idle(&st).await?;
             let why = format!("load {} for discharge", lot.id());
-            let (series, ah) = electrical(*chem, *unit_type, lot.mass());
-            self.set(
-                &format!("{st}/Chemistry"),
-                TagValue::Int(chemistry_code(*chem)),
-                &why,
-            )
-            .await?;
-            self.set(&format!("{st}/CellsInSeries"), TagValue::Int(series), &why)
-                .await?;
-            self.set(&format!("{st}/CapacityAh"), TagValue::Float(ah), &why)
-                .await?;
-            self.set(
-                &format!("{st}/UnitMass"),
-                TagValue::Float(lot.mass().kg()),
-                &why,
-            )
-            .await?;
             let recipe = "discharge recipe: end voltage 1.0 V/cell";
-            self.set(
-                &format!("{st}/EndVoltage"),
-                TagValue::Float(END_VOLTAGE_PER_CELL),
-                recipe,
-            )
-            .await?;
-            self.set(
-                &format!("{st}/MaxCurrent"),
-                TagValue::Float(MAX_CURRENT_A),
-                recipe,
-            )
-            .await?;
-            self.set(
-                &format!("{st}/MaxTemp"),
-                TagValue::Float(MAX_CELL_TEMP_C),
-                recipe,
-            )
-            .await?;
+            let (series, ah) = electrical(*chem, *unit_type, lot.mass());
+            for (signal, value, reason) in [
+                (
+                    "Chemistry",
+                    TagValue::Int(chemistry_code(*chem)),
+                    why.as_str(),
+                ),
+                ("CellsInSeries", TagValue::Int(series), &why),
+                ("CapacityAh", TagValue::Float(ah), &why),
+                ("UnitMass", TagValue::Float(lot.mass().kg()), &why),
+                ("EndVoltage", TagValue::Float(END_VOLTAGE_PER_CELL), recipe),
+                ("MaxCurrent", TagValue::Float(MAX_CURRENT_A), recipe),
+                ("MaxTemp", TagValue::Float(MAX_CELL_TEMP_C), recipe),
+            ] {
+                self.set(&format!("{st}/{signal}"), value, reason).await?;
+            }
             self.command(&st, UnitCommand::Start, &format!("discharge {}", lot.id()))
                 .await?;
             stations.push(st);
@@ -333,16 +314,13 @@ impl Production {
         let elements = units.iter().fold(ElementMasses::new(), |acc, (l, _, _)| {
             acc.plus(l.elements())
         });
-        let lot = Lot::new(LotFields {
-            id: LotId::parse(&format!("DB-{campaign}-{wave}"))?,
-            kind: LotKind::DischargeBatch,
+        let lot = made_lot(
+            &format!("DB-{campaign}-{wave}"),
+            LotKind::DischargeBatch,
             mass,
             elements,
-            content_source: worst_source(units.iter().map(|(l, _, _)| l.content_source())),
-            created_at: Utc::now(),
-            passport: None,
-            country_of_collection: None,
-        })?;
+            worst_source(units.iter().map(|(l, _, _)| l.content_source())),
+        )?;
         let edges: Vec<GenealogyEdge> = units
             .iter()
             .map(|(l, _, _)| GenealogyEdge {
@@ -437,17 +415,13 @@ impl Production {
                 })
                 .collect()
         };
-        let now = Utc::now();
-        let bm = Lot::new(LotFields {
-            id: LotId::parse(&format!("BM-{}-{campaign}", chem.family()))?,
-            kind: LotKind::BlackMass(chem),
-            mass: bm_mass,
-            elements: bm_elements,
-            content_source: ContentSource::Estimated,
-            created_at: now,
-            passport: None,
-            country_of_collection: None,
-        })?;
+        let bm = made_lot(
+            &format!("BM-{}-{campaign}", chem.family()),
+            LotKind::BlackMass(chem),
+            bm_mass,
+            bm_elements,
+            ContentSource::Estimated,
+        )?;
         self.record(
             &bm,
             &produce(bm.id().clone(), bm_mass),
@@ -470,29 +444,23 @@ impl Production {
                 ),
                 _ => ElementMasses::new(),
             };
-            let lot = Lot::new(LotFields {
-                id: LotId::parse(&format!("SF-{}-{campaign}", fraction.name()))?,
-                kind: LotKind::SideFraction(fraction),
+            let lot = made_lot(
+                &format!("SF-{}-{campaign}", fraction.name()),
+                LotKind::SideFraction(fraction),
                 mass,
                 elements,
-                content_source: ContentSource::Estimated,
-                created_at: now,
-                passport: None,
-                country_of_collection: None,
-            })?;
+                ContentSource::Estimated,
+            )?;
             self.record(&lot, &produce(lot.id().clone(), mass), "separated")
                 .await?;
         }
-        let loss = Lot::new(LotFields {
-            id: LotId::parse(&format!("LOSS-mech-{campaign}"))?,
-            kind: LotKind::Loss,
-            mass: losses,
-            elements: ElementMasses::new(),
-            content_source: ContentSource::Estimated,
-            created_at: now,
-            passport: None,
-            country_of_collection: None,
-        })?;
+        let loss = made_lot(
+            &format!("LOSS-mech-{campaign}"),
+            LotKind::Loss,
+            losses,
+            ElementMasses::new(),
+            ContentSource::Estimated,
+        )?;
         self.record(
             &loss,
             &produce(loss.id().clone(), losses),
@@ -551,17 +519,13 @@ impl Production {
         // product weights arrive before reading them.
         tokio::time::sleep(self.config.poll * 4).await;
 
-        let now = Utc::now();
-        let leach_lot = Lot::new(LotFields {
-            id: LotId::parse(&format!("LB-{campaign}"))?,
-            kind: LotKind::LeachBatch,
-            mass: bm.mass(),
-            elements: bm.elements().clone(),
-            content_source: bm.content_source(),
-            created_at: now,
-            passport: None,
-            country_of_collection: None,
-        })?;
+        let leach_lot = made_lot(
+            &format!("LB-{campaign}"),
+            LotKind::LeachBatch,
+            bm.mass(),
+            bm.elements().clone(),
+            bm.content_source(),
+        )?;
         let edge = |from: &Lot, to: &LotId, mass: Kilograms| GenealogyEdge {
             from: from.id().clone(),
             to: to.clone(),
@@ -602,16 +566,13 @@ impl Production {
                 measured
             };
             let id = LotId::parse(&format!("{}-{campaign}", product_prefix(product)))?;
-            let lot = Lot::new(LotFields {
-                id: id.clone(),
-                kind: LotKind::Product(product),
+            let lot = made_lot(
+                id.as_str(),
+                LotKind::Product(product),
                 mass,
-                elements: [(element, kg(mass.kg() * fraction)?)].into_iter().collect(),
-                content_source: ContentSource::Assayed,
-                created_at: now,
-                passport: None,
-                country_of_collection: None,
-            })?;
+                [(element, kg(mass.kg() * fraction)?)].into_iter().collect(),
+                ContentSource::Assayed,
+            )?;
             self.record(
                 &lot,
                 &[edge(&leach_lot, &id, mass)],
@@ -621,16 +582,13 @@ impl Production {
             products.push(id);
         }
         let residue_mass = kg(self.read_f64("Hydromet/Leach/ResidueMass").await?)?;
-        let residue = Lot::new(LotFields {
-            id: LotId::parse(&format!("RES-{campaign}"))?,
-            kind: LotKind::Residue,
-            mass: residue_mass,
-            elements: ElementMasses::new(),
-            content_source: ContentSource::Estimated,
-            created_at: now,
-            passport: None,
-            country_of_collection: None,
-        })?;
+        let residue = made_lot(
+            &format!("RES-{campaign}"),
+            LotKind::Residue,
+            residue_mass,
+            ElementMasses::new(),
+            ContentSource::Estimated,
+        )?;
         self.record(
             &residue,
             &[edge(&leach_lot, residue.id(), residue_mass)],
@@ -642,6 +600,26 @@ impl Production {
         self.wait_state(leach, UnitState::Idle).await?;
         Ok((leach_lot.id().clone(), products))
     }
+}
+
+/// A lot the plant made now (no passport of its own).
+fn made_lot(
+    id: &str,
+    kind: LotKind,
+    mass: Kilograms,
+    elements: ElementMasses,
+    content_source: ContentSource,
+) -> Result<Lot, MesError> {
+    Ok(Lot::new(LotFields {
+        id: LotId::parse(id)?,
+        kind,
+        mass,
+        elements,
+        content_source,
+        created_at: Utc::now(),
+        passport: None,
+        country_of_collection: None,
+    })?)
 }
 
 fn product_prefix(p: ProductKind) -> &'static str {
