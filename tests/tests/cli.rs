@@ -163,3 +163,25 @@ async fn audit_verify_passes_on_an_intact_trail_and_names_the_first_tampered_ent
     assert_ne!(code, 0);
     assert!(err.contains("broken at entry 2"), "{err}");
 }
+
+#[test]
+fn the_same_commands_work_on_postgresql() {
+    let Some(pg) = remine_testkit::TempPostgres::start_for("CLI on PostgreSQL") else {
+        return;
+    };
+    let url = pg.fresh_database().unwrap();
+    let (code, out, err) = run(
+        &["user", "add", "anna", "--role", "operator", "--db", &url],
+        Some("a-long-password\n"),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = run(
+        &["user", "add", "anna", "--role", "operator", "--db", &url],
+        Some("a-long-password\n"),
+    );
+    assert_ne!(code, 0, "a second anna: {out}");
+    assert!(err.contains("anna"), "{err}");
+    let (code, out, err) = run(&["audit", "verify", "--db", &url], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("intact: 1 entries"), "{out}");
+}
