@@ -9,8 +9,6 @@
 //! then written, read back and compared.
 
 use crate::ModbusError;
-use crate::backoff::Backoff;
-use crate::cache::Cache;
 use crate::codec::{self, Raw};
 use crate::config::{DeviceConfig, ModbusConfig, Table, TagConfig};
 use crate::plan::{Block, plan};
@@ -18,17 +16,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use remine_domain::ports::{TagError, TagIo};
 use remine_domain::{Access, BadReason, TagInfo, TagName, TagReading, TagValue};
-use std::collections::HashMap;
+use remine_plc_common::{Backoff, Cache, LinkHealth, Workers};
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::net::TcpStream;
-use tokio::task::JoinHandle;
 use tokio::time::{MissedTickBehavior, timeout};
 use tokio_modbus::Slave;
 use tokio_modbus::client::{Client, Context, Reader, Writer, tcp};
-use tokio_util::sync::CancellationToken;
 
 /// How long `shutdown` waits for a poller to close its connection.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -52,13 +48,11 @@ pub struct DeviceStatus {
 /// [`ModbusAdapter::shutdown`] also waits for them to close their connections.
 pub struct ModbusAdapter {
     inner: Arc<Inner>,
-    cancel: CancellationToken,
-    tasks: Vec<JoinHandle<()>>,
+    workers: Workers,
 }
 
 struct Inner {
     config: ModbusConfig,
-    index: HashMap<TagName, usize>,
     cache: Cache,
     devices: Vec<Device>,
 }
@@ -66,7 +60,7 @@ struct Inner {
 struct Device {
     /// `None` while disconnected; the poller reconnects.
     link: tokio::sync::Mutex<Option<Context>>,
-    status: Mutex<DeviceStatus>,
+    health: Mutex<LinkHealth>,
     blocks: Vec<Block>,
     tags: Vec<usize>,
 }
@@ -83,26 +77,10 @@ impl ModbusAdapter {
     pub fn start(config: ModbusConfig) -> Result<ModbusAdapter, ModbusError> {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|e| ModbusError::NoRuntime(e.to_string()))?;
-        let index = config
-            .tags()
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.name().clone(), i))
-            .collect();
-        let devices = config
-            .devices()
-            .iter()
-            .enumerate()
-            .map(|(d, cfg)| Device {
+        let devices = (0..config.devices().len())
+            .map(|d| Device {
                 link: tokio::sync::Mutex::new(None),
-                status: Mutex::new(DeviceStatus {
-                    device: cfg.name().to_string(),
-                    connected: false,
-                    last_error: None,
-                    last_error_at: None,
-                    reconnects: 0,
-                    consecutive_failures: 0,
-                }),
+                health: Mutex::new(LinkHealth::default()),
                 blocks: plan(&config, d),
                 tags: config
                     .tags()
@@ -114,45 +92,45 @@ impl ModbusAdapter {
             })
             .collect();
         let inner = Arc::new(Inner {
-            cache: Cache::new(config.tags().len()),
+            cache: Cache::new(config.tags().iter().map(|t| t.name().clone())),
             config,
-            index,
             devices,
         });
-        let cancel = CancellationToken::new();
-        let tasks = (0..inner.devices.len())
-            .map(|d| {
-                let inner = inner.clone();
-                let cancel = cancel.clone();
-                runtime.spawn(async move {
-                    cancel.run_until_cancelled(run_device(&inner, d)).await;
-                    inner.close(d).await;
-                })
-            })
-            .collect();
-        Ok(ModbusAdapter {
-            inner,
-            cancel,
-            tasks,
-        })
+        let workers = Workers::spawn(&runtime, inner.devices.len(), |d, cancel| {
+            let inner = inner.clone();
+            async move {
+                cancel.run_until_cancelled(run_device(&inner, d)).await;
+                inner.close(d).await;
+            }
+        });
+        Ok(ModbusAdapter { inner, workers })
     }
 
     /// Stops the pollers and closes every connection.
-    pub async fn shutdown(mut self) {
-        self.cancel.cancel();
-        for task in std::mem::take(&mut self.tasks) {
-            if timeout(SHUTDOWN_GRACE, task).await.is_err() {
-                tracing::warn!("a Modbus poller did not stop within {SHUTDOWN_GRACE:?}");
-            }
-        }
+    pub async fn shutdown(self) {
+        self.workers
+            .shutdown(SHUTDOWN_GRACE, "a Modbus poller")
+            .await;
     }
 
     /// The link state of every device, in tag-map order.
     pub fn status(&self) -> Vec<DeviceStatus> {
         self.inner
-            .devices
+            .config
+            .devices()
             .iter()
-            .map(|d| lock(&d.status).clone())
+            .zip(&self.inner.devices)
+            .map(|(cfg, d)| {
+                let health = lock(&d.health);
+                DeviceStatus {
+                    device: cfg.name().to_string(),
+                    connected: health.connected(),
+                    last_error: health.last_error().map(str::to_string),
+                    last_error_at: health.last_error_at(),
+                    reconnects: health.reconnects(),
+                    consecutive_failures: health.consecutive_failures(),
+                }
+            })
             .collect()
     }
 
@@ -163,9 +141,9 @@ impl ModbusAdapter {
     #[tracing::instrument(name = "modbus_write", skip(self, value), fields(tag = %tag))]
     async fn write_tag(&self, tag: &TagName, value: TagValue) -> Result<(), TagError> {
         let inner = &self.inner;
-        let &i = inner
-            .index
-            .get(tag)
+        let i = inner
+            .cache
+            .index(tag)
             .ok_or_else(|| TagError::UnknownTag(tag.clone()))?;
         let (Some(t), Some(device), Some(cfg)) = (
             inner.config.tags().get(i),
@@ -215,12 +193,6 @@ impl ModbusAdapter {
     }
 }
 
-impl Drop for ModbusAdapter {
-    fn drop(&mut self) {
-        self.cancel.cancel();
-    }
-}
-
 impl fmt::Debug for ModbusAdapter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let devices: Vec<&str> = self
@@ -244,9 +216,7 @@ impl TagIo for ModbusAdapter {
     }
 
     async fn read(&self, tags: &[TagName]) -> Vec<TagReading> {
-        self.inner
-            .cache
-            .readings(tags, |t| self.inner.index.get(t).copied())
+        self.inner.cache.readings(tags)
     }
 
     async fn write(&self, tag: &TagName, value: TagValue) -> Result<(), TagError> {
@@ -254,7 +224,7 @@ impl TagIo for ModbusAdapter {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -266,6 +236,10 @@ impl Inner {
             .map_or(0, TagConfig::device_index)
     }
 
+    fn device_name(&self, d: usize) -> &str {
+        self.config.devices().get(d).map_or("?", DeviceConfig::name)
+    }
+
     /// Records a lost link: tags bad with stale values, status updated.
     fn lost(&self, d: usize, lost: Lost) {
         let Some(device) = self.devices.get(d) else {
@@ -273,31 +247,20 @@ impl Inner {
         };
         self.cache
             .set_bad(device.tags.iter().copied(), &lost.reason);
-        let mut status = lock(&device.status);
+        let name = self.device_name(d);
         // Warn when the link goes; the retries that follow only repeat it.
-        if status.consecutive_failures == 0 {
-            tracing::warn!(device = %status.device, why = %lost.why, "Modbus link lost");
+        if lock(&device.health).failed(lost.why.clone()) {
+            tracing::warn!(device = %name, why = %lost.why, "Modbus link lost");
         } else {
-            tracing::debug!(device = %status.device, why = %lost.why, "Modbus reconnect failed");
+            tracing::debug!(device = %name, why = %lost.why, "Modbus reconnect failed");
         }
-        status.connected = false;
-        status.last_error = Some(lost.why);
-        status.last_error_at = Some(Utc::now());
-        status.consecutive_failures = status.consecutive_failures.saturating_add(1);
     }
 
-    fn answered(&self, d: usize, ever: &mut bool) {
-        if let Some(device) = self.devices.get(d) {
-            let mut status = lock(&device.status);
-            if !status.connected {
-                if *ever {
-                    status.reconnects += 1;
-                }
-                tracing::info!(device = %status.device, "Modbus device answering");
-            }
-            *ever = true;
-            status.connected = true;
-            status.consecutive_failures = 0;
+    fn answered(&self, d: usize) {
+        if let Some(device) = self.devices.get(d)
+            && lock(&device.health).answered()
+        {
+            tracing::info!(device = %self.device_name(d), "Modbus device answering");
         }
     }
 
@@ -309,12 +272,12 @@ impl Inner {
         if let Some(mut ctx) = ctx {
             let _ = timeout(Duration::from_millis(500), ctx.disconnect()).await;
         }
-        lock(&device.status).connected = false;
+        lock(&device.health).disconnected();
     }
 }
 
 /// The poller of one device; runs until cancelled.
-#[tracing::instrument(name = "modbus_poller", skip(inner), fields(device = %inner.config.devices().get(d).map_or("?", DeviceConfig::name)))]
+#[tracing::instrument(name = "modbus_poller", skip(inner), fields(device = %inner.device_name(d)))]
 async fn run_device(inner: &Inner, d: usize) {
     let (Some(cfg), Some(device)) = (inner.config.devices().get(d), inner.devices.get(d)) else {
         return;
@@ -322,7 +285,6 @@ async fn run_device(inner: &Inner, d: usize) {
     let mut backoff = Backoff::new(cfg.reconnect_min(), cfg.reconnect_max());
     let mut ticker = tokio::time::interval(cfg.poll_interval());
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut ever_answered = false;
     loop {
         ticker.tick().await;
         let linked = device.link.lock().await.is_some();
@@ -339,7 +301,7 @@ async fn run_device(inner: &Inner, d: usize) {
         match poll_cycle(inner, d, cfg, device).await {
             Ok(()) => {
                 backoff.reset();
-                inner.answered(d, &mut ever_answered);
+                inner.answered(d);
             }
             Err(lost) => {
                 // `None`: a failed write closed the link and reported why.
@@ -480,11 +442,7 @@ fn store(inner: &Inner, d: usize, block: &Block, data: Data) {
     }
     inner.cache.set_good(good, now);
     if !short.is_empty() {
-        let device = inner
-            .config
-            .devices()
-            .get(d)
-            .map_or("?", DeviceConfig::name);
+        let device = inner.device_name(d);
         inner.cache.set_bad(
             short,
             &BadReason::CommunicationError(format!(

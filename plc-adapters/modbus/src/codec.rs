@@ -8,6 +8,7 @@
 use crate::config::{DataType, TagConfig, WordOrder};
 use remine_domain::TagValue;
 use remine_domain::ports::TagError;
+use remine_plc_common::{write_bool, write_number};
 
 /// What a write puts on the wire.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,39 +70,15 @@ fn split(order: WordOrder, v: u32) -> Vec<u16> {
 /// outside the tag's write limits or its type's range, and values of the
 /// wrong kind.
 pub(crate) fn encode(tag: &TagConfig, value: TagValue) -> Result<Raw, TagError> {
-    let name = tag.name().clone();
     if tag.data_type() == DataType::Bool {
-        let b = match value {
-            TagValue::Bool(b) => b,
-            TagValue::Int(0) => false,
-            TagValue::Int(1) => true,
-            other => {
-                return Err(TagError::Failed {
-                    tag: name,
-                    why: format!("{other} is not a bool"),
-                });
-            }
-        };
+        let b = write_bool(tag.name(), value)?;
         return Ok(if tag.bit().is_some() {
             Raw::RegisterBit(b)
         } else {
             Raw::Bit(b)
         });
     }
-    let eng = match value {
-        TagValue::Float(f) => f,
-        TagValue::Int(i) => i as f64,
-        TagValue::Bool(b) => {
-            return Err(TagError::Failed {
-                tag: name,
-                why: format!(
-                    "{b} is not a number, and {} is a {}",
-                    tag.name(),
-                    tag.data_type()
-                ),
-            });
-        }
-    };
+    let eng = write_number(tag.name(), value, tag.data_type())?;
     let (type_min, type_max) = engineering_range(tag);
     let (min, max) = tag
         .limits()

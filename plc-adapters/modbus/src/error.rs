@@ -1,5 +1,7 @@
 //! The crate's one error type: what went wrong while loading a tag map or starting the adapter.
 
+use remine_plc_common::TagMapError;
+
 /// Why a Modbus tag map could not be loaded or the adapter could not start.
 ///
 /// Every message names the file it came from and, for a mapping mistake, the
@@ -26,4 +28,26 @@ pub enum ModbusError {
     /// `ModbusAdapter::start` was called outside a tokio runtime.
     #[error("the Modbus adapter needs a tokio runtime: {0}")]
     NoRuntime(String),
+}
+
+/// The tag-map checks shared with the OPC UA adapter report in their own
+/// type; the fields carry over as they are.
+impl From<TagMapError> for ModbusError {
+    fn from(e: TagMapError) -> ModbusError {
+        match e {
+            TagMapError::Io { path, why } => ModbusError::Io { path, why },
+            TagMapError::Syntax { file, message } => ModbusError::Syntax { file, message },
+            TagMapError::Invalid {
+                file,
+                item,
+                field,
+                message,
+            } => ModbusError::Invalid {
+                file,
+                item,
+                field,
+                message,
+            },
+        }
+    }
 }

@@ -51,13 +51,12 @@
 //! ```
 
 mod adapter;
-mod backoff;
-mod cache;
 mod codec;
 mod config;
 mod error;
 mod plan;
 
 pub use adapter::{DeviceStatus, ModbusAdapter};
-pub use config::{DataType, DeviceConfig, ModbusConfig, Table, TagConfig, WordOrder, WriteLimits};
+pub use config::{DataType, DeviceConfig, ModbusConfig, Table, TagConfig, WordOrder};
 pub use error::ModbusError;
+pub use remine_plc_common::WriteLimits;

@@ -7,6 +7,7 @@ mod support;
 use remine_domain::ports::{TagError, TagIo};
 use remine_domain::{Access, BadReason, Quality, TagName, TagReading, TagValue};
 use remine_modbus::{ModbusAdapter, ModbusConfig};
+use remine_plc_common::test_support::wait_for;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use support::{SilentServer, TestServer, closed_port};
@@ -44,16 +45,11 @@ async fn wait_until(
     within: Duration,
     ok: impl Fn(&TagReading) -> bool,
 ) -> TagReading {
-    let deadline = Instant::now() + within;
-    loop {
-        let r = reading(adapter, tag).await;
-        if ok(&r) {
-            return r;
+    match wait_for(adapter, &name(tag), within, ok).await {
+        Ok(r) => r,
+        Err(r) => {
+            panic!("{tag} did not reach the expected state within {within:?}; last reading: {r:?}")
         }
-        if Instant::now() > deadline {
-            panic!("{tag} did not reach the expected state within {within:?}; last reading: {r:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

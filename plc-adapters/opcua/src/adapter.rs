@@ -7,7 +7,6 @@
 //! calls it.
 
 use crate::OpcUaError;
-use crate::cache::Cache;
 use crate::config::{OpcUaConfig, ServerConfig};
 use crate::connection::{browse_path, run_server};
 use crate::convert;
@@ -20,14 +19,13 @@ use opcua::types::{
 };
 use remine_domain::ports::{TagError, TagIo};
 use remine_domain::{Access, BadReason, Quality, TagInfo, TagName, TagReading, TagValue};
+use remine_plc_common::{Cache, LinkHealth, Workers};
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
-use tokio::task::JoinHandle;
 use tokio::time::timeout;
-use tokio_util::sync::CancellationToken;
 
 /// How long `shutdown` waits for a connection task to close its session.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -109,21 +107,27 @@ impl fmt::Display for MethodRef {
 /// [`OpcUaAdapter::shutdown`] also closes the sessions politely.
 pub struct OpcUaAdapter {
     inner: Arc<Inner>,
-    cancel: CancellationToken,
-    tasks: Vec<JoinHandle<()>>,
+    workers: Workers,
 }
 
 pub(crate) struct Inner {
     pub(crate) config: OpcUaConfig,
-    index: HashMap<TagName, usize>,
     cache: Cache,
     servers: Vec<ServerRuntime>,
 }
 
 struct ServerRuntime {
-    status: Mutex<ServerStatus>,
+    status: Mutex<Health>,
     live: RwLock<Option<Arc<Live>>>,
     tags: Vec<usize>,
+}
+
+/// What [`ServerStatus`] reports of one server.
+#[derive(Default)]
+struct Health {
+    link: LinkHealth,
+    /// What the last connect could not resolve.
+    config_problems: Vec<String>,
 }
 
 /// An open, set-up session and what was resolved on it.
@@ -147,26 +151,9 @@ impl OpcUaAdapter {
     pub fn start(config: OpcUaConfig) -> Result<OpcUaAdapter, OpcUaError> {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|e| OpcUaError::NoRuntime(e.to_string()))?;
-        let index = config
-            .tags()
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.name().clone(), i))
-            .collect();
-        let servers = config
-            .servers()
-            .iter()
-            .enumerate()
-            .map(|(s, cfg)| ServerRuntime {
-                status: Mutex::new(ServerStatus {
-                    server: cfg.name().to_string(),
-                    connected: false,
-                    last_error: None,
-                    last_error_at: None,
-                    reconnects: 0,
-                    consecutive_failures: 0,
-                    config_problems: Vec::new(),
-                }),
+        let servers = (0..config.servers().len())
+            .map(|s| ServerRuntime {
+                status: Mutex::new(Health::default()),
                 live: RwLock::new(None),
                 tags: config
                     .tags()
@@ -178,38 +165,43 @@ impl OpcUaAdapter {
             })
             .collect();
         let inner = Arc::new(Inner {
-            cache: Cache::new(config.tags().len()),
+            cache: Cache::new(config.tags().iter().map(|t| t.name().clone())),
             config,
-            index,
             servers,
         });
-        let cancel = CancellationToken::new();
-        let tasks = (0..inner.servers.len())
-            .map(|s| runtime.spawn(run_server(inner.clone(), s, cancel.clone())))
-            .collect();
-        Ok(OpcUaAdapter {
-            inner,
-            cancel,
-            tasks,
-        })
+        let workers = Workers::spawn(&runtime, inner.servers.len(), |s, cancel| {
+            run_server(inner.clone(), s, cancel)
+        });
+        Ok(OpcUaAdapter { inner, workers })
     }
 
     /// Stops the connection tasks and closes every session.
-    pub async fn shutdown(mut self) {
-        self.cancel.cancel();
-        for task in std::mem::take(&mut self.tasks) {
-            if timeout(SHUTDOWN_GRACE, task).await.is_err() {
-                tracing::warn!("an OPC UA connection task did not stop within {SHUTDOWN_GRACE:?}");
-            }
-        }
+    pub async fn shutdown(self) {
+        self.workers
+            .shutdown(SHUTDOWN_GRACE, "an OPC UA connection task")
+            .await;
     }
 
     /// The link state of every server, in tag-map order.
     pub fn status(&self) -> Vec<ServerStatus> {
         self.inner
-            .servers
+            .config
+            .servers()
             .iter()
-            .map(|s| lock(&s.status).clone())
+            .zip(&self.inner.servers)
+            .map(|(cfg, s)| {
+                let health = lock(&s.status);
+                let link = &health.link;
+                ServerStatus {
+                    server: cfg.name().to_string(),
+                    connected: link.connected(),
+                    last_error: link.last_error().map(str::to_string),
+                    last_error_at: link.last_error_at(),
+                    reconnects: link.reconnects(),
+                    consecutive_failures: link.consecutive_failures(),
+                    config_problems: health.config_problems.clone(),
+                }
+            })
             .collect()
     }
 
@@ -325,7 +317,7 @@ impl OpcUaAdapter {
     async fn write_tag(&self, tag: &TagName, value: TagValue) -> Result<(), TagError> {
         let inner = &self.inner;
         let unknown = || TagError::UnknownTag(tag.clone());
-        let &i = inner.index.get(tag).ok_or_else(unknown)?;
+        let i = inner.cache.index(tag).ok_or_else(unknown)?;
         let t = inner.config.tags().get(i).ok_or_else(unknown)?;
         if t.access() != Access::ReadWrite {
             return Err(TagError::ReadOnly(tag.clone()));
@@ -411,12 +403,6 @@ async fn bounded<T>(
     }
 }
 
-impl Drop for OpcUaAdapter {
-    fn drop(&mut self) {
-        self.cancel.cancel();
-    }
-}
-
 impl fmt::Debug for OpcUaAdapter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let servers: Vec<&str> = self
@@ -440,9 +426,7 @@ impl TagIo for OpcUaAdapter {
     }
 
     async fn read(&self, tags: &[TagName]) -> Vec<TagReading> {
-        self.inner
-            .cache
-            .readings(tags, |t| self.inner.index.get(t).copied())
+        self.inner.cache.readings(tags)
     }
 
     async fn write(&self, tag: &TagName, value: TagValue) -> Result<(), TagError> {
@@ -502,7 +486,7 @@ impl Inner {
     }
 
     /// A session is up: publish it for writes, report what did not resolve.
-    pub(crate) fn up(&self, s: usize, live: Live, ever_connected: &mut bool) {
+    pub(crate) fn up(&self, s: usize, live: Live) {
         let Some(server) = self.servers.get(s) else {
             return;
         };
@@ -516,14 +500,9 @@ impl Inner {
         }
         *server.live.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(live));
         let mut status = lock(&server.status);
-        if *ever_connected {
-            status.reconnects += 1;
-        }
-        *ever_connected = true;
-        status.connected = true;
-        status.consecutive_failures = 0;
+        status.link.answered();
         status.config_problems = problems;
-        tracing::info!(server = %status.server, "OPC UA server connected");
+        tracing::info!(server = %self.server_name(s), "OPC UA server connected");
     }
 
     /// The session is gone: no more writes, tags bad with stale values.
@@ -534,7 +513,7 @@ impl Inner {
         *server.live.write().unwrap_or_else(|e| e.into_inner()) = None;
         self.cache
             .set_bad(server.tags.iter().copied(), &BadReason::NotConnected);
-        lock(&server.status).connected = false;
+        lock(&server.status).link.disconnected();
     }
 
     /// A failed connection attempt or a lost connection.
@@ -543,17 +522,15 @@ impl Inner {
             return;
         };
         self.cache.set_bad(server.tags.iter().copied(), &reason);
-        let mut status = lock(&server.status);
+        let name = self.server_name(s);
+        let link = &mut lock(&server.status).link;
+        let new_reason = link.last_error() != Some(why.as_str());
         // Warn when the connection goes (or a new reason appears); the
         // retries that follow only repeat it.
-        if status.consecutive_failures == 0 || status.last_error.as_deref() != Some(why.as_str()) {
-            tracing::warn!(server = %status.server, why = %why, "OPC UA connection failed");
+        if link.failed(why.clone()) || new_reason {
+            tracing::warn!(server = %name, why = %why, "OPC UA connection failed");
         } else {
-            tracing::debug!(server = %status.server, why = %why, "OPC UA reconnect failed");
+            tracing::debug!(server = %name, why = %why, "OPC UA reconnect failed");
         }
-        status.connected = false;
-        status.last_error = Some(why);
-        status.last_error_at = Some(Utc::now());
-        status.consecutive_failures = status.consecutive_failures.saturating_add(1);
     }
 }

@@ -11,8 +11,9 @@
 use crate::OpcUaError;
 use opcua::types::{Guid, Identifier};
 use remine_domain::{Access, TagInfo, TagName};
+use remine_plc_common::TagMapError;
+use remine_plc_common::tagmap::{self, Checker, Millis, Number, WriteLimits};
 use serde::Deserialize;
-use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -195,23 +196,6 @@ impl fmt::Display for NodeAddress {
     }
 }
 
-/// Inclusive write limits in engineering units; `min <= max`, both finite.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct WriteLimits {
-    min: f64,
-    max: f64,
-}
-
-impl WriteLimits {
-    pub fn min(self) -> f64 {
-        self.min
-    }
-
-    pub fn max(self) -> f64 {
-        self.max
-    }
-}
-
 /// One tag: which variable on which server, its type, and who may write it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TagConfig {
@@ -282,7 +266,7 @@ impl TagConfig {
             name: self.name.clone(),
             unit: self.unit.clone(),
             access: self.access,
-            write_limits: self.limits.map(|l| (l.min, l.max)),
+            write_limits: self.limits.map(|l| (l.min(), l.max())),
         }
     }
 }
@@ -298,20 +282,14 @@ impl OpcUaConfig {
     /// Parses a tag map; `source` names the text in error messages (usually its path).
     /// A `password_env` is read from the environment here.
     pub fn from_toml_str(text: &str, source: &str) -> Result<OpcUaConfig, OpcUaError> {
-        let raw: RawFile = toml::from_str(text).map_err(|e| OpcUaError::Syntax {
-            file: source.to_string(),
-            message: e.to_string().trim_end().to_string(),
-        })?;
-        Checker { file: source }.check(raw)
+        let raw: RawFile = tagmap::parse_toml(text, source)?;
+        Ok(check(&Checker::new(source, "server"), raw)?)
     }
 
     /// Reads and parses a tag-map file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<OpcUaConfig, OpcUaError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| OpcUaError::Io {
-            path: path.display().to_string(),
-            why: e.to_string(),
-        })?;
+        let text = tagmap::read_file(path)?;
         OpcUaConfig::from_toml_str(&text, &path.display().to_string())
     }
 
@@ -375,381 +353,211 @@ struct RawTag {
     deadband: Option<Number>,
 }
 
-/// TOML keeps integers and floats apart; a limit of `90` is as good as `90.0`.
-#[derive(Deserialize, Clone, Copy)]
-#[serde(untagged)]
-enum Number {
-    Int(i64),
-    Float(f64),
+// ---- checking ---------------------------------------------------------------
+// Names, access, write limits and reconnect delays are checked as in every
+// tag map (remine_plc_common::tagmap); endpoints, security, identities, node
+// ids, browse paths and deadbands are OPC UA's own.
+
+/// `session_timeout_ms`: the requested session timeout.
+const SESSION_MS: Millis = Millis::new(60_000, 1_000..=3_600_000);
+/// `request_timeout_ms`: the limit for connecting and for every service call.
+const TIMEOUT_MS: Millis = Millis::new(5_000, 100..=120_000);
+/// `publishing_interval_ms`: the subscription's publishing interval.
+const PUBLISHING_MS: Millis = Millis::new(500, 10..=3_600_000);
+/// `sampling_interval_ms`: the monitored item's requested sampling interval.
+const SAMPLING_MS: Millis = Millis::new(250, 0..=3_600_000);
+
+fn check(c: &Checker<'_>, raw: RawFile) -> Result<OpcUaConfig, TagMapError> {
+    let servers = c.links(raw.server, |s| server(c, s), ServerConfig::name)?;
+    let tags = c.tags(raw.tag, |n, t| tag(c, n, t, &servers), TagConfig::name)?;
+    Ok(OpcUaConfig { servers, tags })
 }
 
-impl Number {
-    fn get(self) -> f64 {
-        match self {
-            Number::Int(i) => i as f64,
-            Number::Float(f) => f,
-        }
+fn server(c: &Checker<'_>, s: RawServer) -> Result<ServerConfig, TagMapError> {
+    let item = c.link_item(&s.name)?;
+    let item = item.as_str();
+    let host = s
+        .endpoint
+        .strip_prefix("opc.tcp://")
+        .map(|rest| rest.split('/').next().unwrap_or_default())
+        .unwrap_or_default();
+    if host.is_empty() || s.endpoint.contains(char::is_whitespace) {
+        return Err(c.err(
+            item,
+            "endpoint",
+            format!("'{}' is not opc.tcp://host:port/path", s.endpoint),
+        ));
     }
-}
-
-struct Checker<'a> {
-    file: &'a str,
-}
-
-impl Checker<'_> {
-    fn err(&self, item: &str, field: &'static str, message: impl Into<String>) -> OpcUaError {
-        OpcUaError::Invalid {
-            file: self.file.to_string(),
-            item: item.to_string(),
-            field,
-            message: message.into(),
-        }
-    }
-
-    fn check(&self, raw: RawFile) -> Result<OpcUaConfig, OpcUaError> {
-        let mut servers: Vec<ServerConfig> = Vec::with_capacity(raw.server.len());
-        for s in raw.server {
-            let server = self.server(s)?;
-            if servers.iter().any(|known| known.name == server.name) {
-                return Err(self.err(
-                    &format!("server '{}'", server.name),
-                    "name",
-                    "duplicate server name",
-                ));
-            }
-            servers.push(server);
-        }
-        let mut tags: Vec<TagConfig> = Vec::with_capacity(raw.tag.len());
-        let mut seen: HashMap<TagName, usize> = HashMap::new();
-        for (i, t) in raw.tag.into_iter().enumerate() {
-            let tag = self.tag(i + 1, t, &servers)?;
-            if let Some(first) = seen.get(&tag.name) {
-                return Err(self.err(
-                    &format!("tag '{}'", tag.name),
-                    "name",
-                    format!("duplicate tag name (first defined as tag #{first})"),
-                ));
-            }
-            seen.insert(tag.name.clone(), i + 1);
-            tags.push(tag);
-        }
-        Ok(OpcUaConfig { servers, tags })
-    }
-
-    fn int_in(
-        &self,
-        item: &str,
-        field: &'static str,
-        value: i64,
-        min: i64,
-        max: i64,
-    ) -> Result<Duration, OpcUaError> {
-        if (min..=max).contains(&value) {
-            Ok(Duration::from_millis(value.unsigned_abs()))
-        } else {
-            Err(self.err(item, field, format!("{value} is outside {min}..={max}")))
-        }
-    }
-
-    fn server(&self, s: RawServer) -> Result<ServerConfig, OpcUaError> {
-        let item = format!("server '{}'", s.name);
-        let item = item.as_str();
-        let valid_name = !s.name.is_empty()
-            && s.name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-        if !valid_name {
-            return Err(self.err(
+    let security = match s.security.as_deref() {
+        None | Some("none") => Security::None,
+        Some("basic256sha256") => Security::Basic256Sha256,
+        Some(other) => {
+            return Err(c.err(
                 item,
-                "name",
-                "a server name is letters, digits, '_', '-' and '.', not empty",
+                "security",
+                format!("unknown security '{other}' (expected none or basic256sha256)"),
             ));
         }
-        let host = s
-            .endpoint
-            .strip_prefix("opc.tcp://")
-            .map(|rest| rest.split('/').next().unwrap_or_default())
-            .unwrap_or_default();
-        if host.is_empty() || s.endpoint.contains(char::is_whitespace) {
-            return Err(self.err(
+    };
+    let password = match (s.password, s.password_env) {
+        (Some(_), Some(_)) => {
+            return Err(c.err(
                 item,
-                "endpoint",
-                format!("'{}' is not opc.tcp://host:port/path", s.endpoint),
+                "password_env",
+                "give either 'password' or 'password_env', not both",
             ));
         }
-        let security = match s.security.as_deref() {
-            None | Some("none") => Security::None,
-            Some("basic256sha256") => Security::Basic256Sha256,
-            Some(other) => {
-                return Err(self.err(
-                    item,
-                    "security",
-                    format!("unknown security '{other}' (expected none or basic256sha256)"),
-                ));
-            }
-        };
-        let password = match (s.password, s.password_env) {
-            (Some(_), Some(_)) => {
-                return Err(self.err(
-                    item,
-                    "password_env",
-                    "give either 'password' or 'password_env', not both",
-                ));
-            }
-            (Some(p), None) => Some(Secret(p)),
-            (None, Some(var)) => Some(Secret(std::env::var(&var).map_err(|_| {
-                self.err(
-                    item,
-                    "password_env",
-                    format!("environment variable '{var}' is not set"),
-                )
-            })?)),
-            (None, None) => None,
-        };
-        let credentials = match (s.username, password) {
-            (Some(username), Some(password)) if !username.is_empty() => {
-                Some(Credentials { username, password })
-            }
-            (Some(_), Some(_)) => return Err(self.err(item, "username", "is empty")),
-            (Some(_), None) => {
-                return Err(self.err(item, "password", "'username' is given without a password"));
-            }
-            (None, Some(_)) => {
-                return Err(self.err(item, "username", "a password is given without 'username'"));
-            }
-            (None, None) => None,
-        };
-        if s.pki_dir.trim().is_empty() {
-            return Err(self.err(item, "pki_dir", "is empty"));
-        }
-        let session_timeout = self.int_in(
-            item,
-            "session_timeout_ms",
-            s.session_timeout_ms.unwrap_or(60_000),
-            1_000,
-            3_600_000,
-        )?;
-        let request_timeout = self.int_in(
-            item,
-            "request_timeout_ms",
-            s.request_timeout_ms.unwrap_or(5_000),
-            100,
-            120_000,
-        )?;
-        let publishing_interval = self.int_in(
-            item,
-            "publishing_interval_ms",
-            s.publishing_interval_ms.unwrap_or(500),
-            10,
-            3_600_000,
-        )?;
-        let reconnect_min = self.int_in(
-            item,
-            "reconnect_min_ms",
-            s.reconnect_min_ms.unwrap_or(100),
-            10,
-            600_000,
-        )?;
-        let reconnect_max = self.int_in(
-            item,
-            "reconnect_max_ms",
-            s.reconnect_max_ms.unwrap_or(10_000),
-            10,
-            600_000,
-        )?;
-        if reconnect_min > reconnect_max {
-            return Err(self.err(
+        (Some(p), None) => Some(Secret(p)),
+        (None, Some(var)) => Some(Secret(std::env::var(&var).map_err(|_| {
+            c.err(
                 item,
-                "reconnect_min_ms",
-                format!(
-                    "{} is above reconnect_max_ms {}",
-                    reconnect_min.as_millis(),
-                    reconnect_max.as_millis()
-                ),
-            ));
-        }
-        Ok(ServerConfig {
-            name: s.name,
-            endpoint: s.endpoint,
-            security,
-            credentials,
-            pki_dir: PathBuf::from(s.pki_dir),
-            trust_server_certs: s.trust_server_certs.unwrap_or(false),
-            session_timeout,
-            request_timeout,
-            publishing_interval,
-            reconnect_min,
-            reconnect_max,
-        })
-    }
-
-    fn tag(
-        &self,
-        number: usize,
-        t: RawTag,
-        servers: &[ServerConfig],
-    ) -> Result<TagConfig, OpcUaError> {
-        let name = TagName::parse(&t.name)
-            .map_err(|e| self.err(&format!("tag #{number}"), "name", e.to_string()))?;
-        let item = format!("tag '{name}'");
-        let item = item.as_str();
-        let server = servers
-            .iter()
-            .position(|s| s.name == t.server)
-            .ok_or_else(|| {
-                let known: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
-                self.err(
-                    item,
-                    "server",
-                    format!(
-                        "unknown server '{}' (servers: {})",
-                        t.server,
-                        if known.is_empty() {
-                            "none defined".to_string()
-                        } else {
-                            known.join(", ")
-                        }
-                    ),
-                )
-            })?;
-        if t.namespace_uri.trim().is_empty() {
-            return Err(self.err(item, "namespace_uri", "is empty"));
-        }
-        let (address, identifier) = match (t.node_id.clone(), t.browse_path.clone()) {
-            (Some(_), Some(_)) => {
-                return Err(self.err(
-                    item,
-                    "browse_path",
-                    "give either 'node_id' or 'browse_path', not both",
-                ));
-            }
-            (None, None) => {
-                return Err(self.err(item, "node_id", "give 'node_id' or 'browse_path'"));
-            }
-            (Some(id), None) => {
-                let identifier = self.identifier(item, &id)?;
-                (NodeAddress::NodeId(id), Some(identifier))
-            }
-            (None, Some(path)) => (
-                NodeAddress::BrowsePath(self.browse_path(item, &path)?),
-                None,
-            ),
-        };
-        let data_type = OpcDataType::parse(&t.data_type).ok_or_else(|| {
-            self.err(
-                item,
-                "data_type",
-                format!(
-                    "unknown data type '{}' (expected f64, f32, i32, u16, u32 or bool)",
-                    t.data_type
-                ),
+                "password_env",
+                format!("environment variable '{var}' is not set"),
             )
-        })?;
-        let access = match t.access.as_deref() {
-            None | Some("read") => Access::Read,
-            Some("read_write") => Access::ReadWrite,
-            Some(other) => {
-                return Err(self.err(
-                    item,
-                    "access",
-                    format!("unknown access '{other}' (expected read or read_write)"),
-                ));
-            }
-        };
-        let limits = self.limits(item, &t, access, data_type)?;
-        let sampling_interval = self.int_in(
-            item,
-            "sampling_interval_ms",
-            t.sampling_interval_ms.unwrap_or(250),
-            0,
-            3_600_000,
-        )?;
-        let deadband = match t.deadband.map(Number::get) {
-            None => None,
-            Some(_) if data_type == OpcDataType::Bool => {
-                return Err(self.err(item, "deadband", "a bool has no deadband"));
-            }
-            Some(d) if d.is_finite() && d >= 0.0 => Some(d),
-            Some(d) => {
-                return Err(self.err(item, "deadband", format!("{d} is not a finite number >= 0")));
-            }
-        };
-        Ok(TagConfig {
-            name,
-            server,
-            namespace_uri: t.namespace_uri,
-            address,
-            identifier,
-            data_type,
-            unit: t.unit.unwrap_or_default(),
-            access,
-            limits,
-            sampling_interval,
-            deadband,
-        })
-    }
-
-    fn identifier(&self, item: &str, id: &str) -> Result<Identifier, OpcUaError> {
-        let bad = |why: &str| self.err(item, "node_id", format!("'{id}' {why}"));
-        if id.starts_with("ns=") || id.contains(";s=") || id.contains(";i=") {
-            return Err(bad(
-                "carries a namespace index; give the identifier only (the index comes from namespace_uri)",
-            ));
+        })?)),
+        (None, None) => None,
+    };
+    let credentials = match (s.username, password) {
+        (Some(username), Some(password)) if !username.is_empty() => {
+            Some(Credentials { username, password })
         }
-        match id.split_once('=') {
-            Some(("i", n)) => n
-                .parse::<u32>()
-                .map(Identifier::Numeric)
-                .map_err(|_| bad("is not i=<number>")),
-            Some(("s", s)) if !s.is_empty() => Ok(Identifier::from(s)),
-            Some(("g", g)) => Guid::from_str(g)
-                .map(Identifier::Guid)
-                .map_err(|_| bad("is not g=<guid>")),
-            _ => Err(bad("is not s=<string>, i=<number> or g=<guid>")),
+        (Some(_), Some(_)) => return Err(c.err(item, "username", "is empty")),
+        (Some(_), None) => {
+            return Err(c.err(item, "password", "'username' is given without a password"));
         }
+        (None, Some(_)) => {
+            return Err(c.err(item, "username", "a password is given without 'username'"));
+        }
+        (None, None) => None,
+    };
+    if s.pki_dir.trim().is_empty() {
+        return Err(c.err(item, "pki_dir", "is empty"));
     }
+    let session_timeout = c.millis(item, "session_timeout_ms", s.session_timeout_ms, SESSION_MS)?;
+    let request_timeout = c.millis(item, "request_timeout_ms", s.request_timeout_ms, TIMEOUT_MS)?;
+    let publishing_interval = c.millis(
+        item,
+        "publishing_interval_ms",
+        s.publishing_interval_ms,
+        PUBLISHING_MS,
+    )?;
+    let (reconnect_min, reconnect_max) =
+        c.reconnect(item, s.reconnect_min_ms, s.reconnect_max_ms)?;
+    Ok(ServerConfig {
+        name: s.name,
+        endpoint: s.endpoint,
+        security,
+        credentials,
+        pki_dir: PathBuf::from(s.pki_dir),
+        trust_server_certs: s.trust_server_certs.unwrap_or(false),
+        session_timeout,
+        request_timeout,
+        publishing_interval,
+        reconnect_min,
+        reconnect_max,
+    })
+}
 
-    fn browse_path(&self, item: &str, path: &str) -> Result<Vec<String>, OpcUaError> {
-        let segments: Vec<String> = path.split('/').map(str::to_string).collect();
-        if segments.iter().any(|s| s.trim().is_empty()) {
-            return Err(self.err(
+fn tag(
+    c: &Checker<'_>,
+    number: usize,
+    t: RawTag,
+    servers: &[ServerConfig],
+) -> Result<TagConfig, TagMapError> {
+    let (name, item) = c.tag_name(number, &t.name)?;
+    let item = item.as_str();
+    let server = c.link_of(item, &t.server, servers.iter().map(ServerConfig::name))?;
+    if t.namespace_uri.trim().is_empty() {
+        return Err(c.err(item, "namespace_uri", "is empty"));
+    }
+    let (address, identifier) = match (t.node_id, t.browse_path) {
+        (Some(_), Some(_)) => {
+            return Err(c.err(
                 item,
                 "browse_path",
-                format!("'{path}' has an empty segment (expected Folder/Variable)"),
+                "give either 'node_id' or 'browse_path', not both",
             ));
         }
-        Ok(segments)
-    }
+        (None, None) => {
+            return Err(c.err(item, "node_id", "give 'node_id' or 'browse_path'"));
+        }
+        (Some(id), None) => {
+            let identifier = identifier(c, item, &id)?;
+            (NodeAddress::NodeId(id), Some(identifier))
+        }
+        (None, Some(path)) => (NodeAddress::BrowsePath(browse_path(c, item, &path)?), None),
+    };
+    let data_type = OpcDataType::parse(&t.data_type).ok_or_else(|| {
+        c.err(
+            item,
+            "data_type",
+            format!(
+                "unknown data type '{}' (expected f64, f32, i32, u16, u32 or bool)",
+                t.data_type
+            ),
+        )
+    })?;
+    let access = c.access(item, t.access.as_deref())?;
+    let limits = c.limits(item, t.min, t.max, access, data_type == OpcDataType::Bool)?;
+    let sampling_interval = c.millis(
+        item,
+        "sampling_interval_ms",
+        t.sampling_interval_ms,
+        SAMPLING_MS,
+    )?;
+    let deadband = match t.deadband.map(Number::get) {
+        None => None,
+        Some(_) if data_type == OpcDataType::Bool => {
+            return Err(c.err(item, "deadband", "a bool has no deadband"));
+        }
+        Some(d) if d.is_finite() && d >= 0.0 => Some(d),
+        Some(d) => {
+            return Err(c.err(item, "deadband", format!("{d} is not a finite number >= 0")));
+        }
+    };
+    Ok(TagConfig {
+        name,
+        server,
+        namespace_uri: t.namespace_uri,
+        address,
+        identifier,
+        data_type,
+        unit: t.unit.unwrap_or_default(),
+        access,
+        limits,
+        sampling_interval,
+        deadband,
+    })
+}
 
-    fn limits(
-        &self,
-        item: &str,
-        t: &RawTag,
-        access: Access,
-        data_type: OpcDataType,
-    ) -> Result<Option<WriteLimits>, OpcUaError> {
-        let (min, max) = match (t.min, t.max) {
-            (None, None) => return Ok(None),
-            (Some(min), Some(max)) => (min.get(), max.get()),
-            (Some(_), None) => return Err(self.err(item, "max", "'min' is given without 'max'")),
-            (None, Some(_)) => return Err(self.err(item, "min", "'max' is given without 'min'")),
-        };
-        if access == Access::Read {
-            return Err(self.err(
-                item,
-                "min",
-                "a write limit on a read-only tag: set access = \"read_write\" or remove min/max",
-            ));
-        }
-        if data_type == OpcDataType::Bool {
-            return Err(self.err(item, "min", "a bool has no write limits"));
-        }
-        if !min.is_finite() || !max.is_finite() {
-            return Err(self.err(item, "min", "write limits must be finite numbers"));
-        }
-        if min > max {
-            return Err(self.err(item, "min", format!("min {min} is above max {max}")));
-        }
-        Ok(Some(WriteLimits { min, max }))
+fn identifier(c: &Checker<'_>, item: &str, id: &str) -> Result<Identifier, TagMapError> {
+    let bad = |why: &str| c.err(item, "node_id", format!("'{id}' {why}"));
+    if id.starts_with("ns=") || id.contains(";s=") || id.contains(";i=") {
+        return Err(bad(
+            "carries a namespace index; give the identifier only (the index comes from namespace_uri)",
+        ));
     }
+    match id.split_once('=') {
+        Some(("i", n)) => n
+            .parse::<u32>()
+            .map(Identifier::Numeric)
+            .map_err(|_| bad("is not i=<number>")),
+        Some(("s", s)) if !s.is_empty() => Ok(Identifier::from(s)),
+        Some(("g", g)) => Guid::from_str(g)
+            .map(Identifier::Guid)
+            .map_err(|_| bad("is not g=<guid>")),
+        _ => Err(bad("is not s=<string>, i=<number> or g=<guid>")),
+    }
+}
+
+fn browse_path(c: &Checker<'_>, item: &str, path: &str) -> Result<Vec<String>, TagMapError> {
+    let segments: Vec<String> = path.split('/').map(str::to_string).collect();
+    if segments.iter().any(|s| s.trim().is_empty()) {
+        return Err(c.err(
+            item,
+            "browse_path",
+            format!("'{path}' has an empty segment (expected Folder/Variable)"),
+        ));
+    }
+    Ok(segments)
 }

@@ -11,7 +11,6 @@
 //! items back.
 
 use crate::adapter::{Inner, Live};
-use crate::backoff::Backoff;
 use crate::config::{NodeAddress, Security, ServerConfig};
 use crate::convert::{self, Rejection};
 use futures::StreamExt;
@@ -27,6 +26,7 @@ use opcua::types::{
     ReferenceTypeId, RelativePath, RelativePathElement, StatusCode, TimestampsToReturn,
 };
 use remine_domain::BadReason;
+use remine_plc_common::Backoff;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Weak};
@@ -59,7 +59,6 @@ pub(crate) async fn run_server(inner: Arc<Inner>, s: usize, cancel: Cancellation
         }
     };
     let mut backoff = Backoff::new(cfg.reconnect_min(), cfg.reconnect_max());
-    let mut ever_connected = false;
     loop {
         let Some(attempt) = cancellable(&cancel, connect(&mut client, &cfg)).await else {
             return;
@@ -82,7 +81,7 @@ pub(crate) async fn run_server(inner: Arc<Inner>, s: usize, cancel: Cancellation
                 match setup {
                     Err(why) => inner.failed(s, why, BadReason::NotConnected),
                     Ok(live) => {
-                        inner.up(s, live, &mut ever_connected);
+                        inner.up(s, live);
                         backoff.reset();
                         tokio::select! {
                             why = conn.lost(&cfg) => {

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use opcua::types::{StatusCode, SubStatusCode, Variant};
 use remine_domain::ports::TagError;
 use remine_domain::{BadReason, Quality, TagValue};
+use remine_plc_common::{write_bool, write_number};
 
 /// A read variant as a domain value, if it is a scalar number or a bool.
 pub(crate) fn tag_value(v: &Variant) -> Option<TagValue> {
@@ -64,26 +65,9 @@ pub(crate) fn write_variant(tag: &TagConfig, value: TagValue) -> Result<Variant,
     let name = tag.name().clone();
     let data_type = tag.data_type();
     if data_type == OpcDataType::Bool {
-        return match value {
-            TagValue::Bool(b) => Ok(Variant::Boolean(b)),
-            TagValue::Int(0) => Ok(Variant::Boolean(false)),
-            TagValue::Int(1) => Ok(Variant::Boolean(true)),
-            other => Err(TagError::Failed {
-                tag: name,
-                why: format!("{other} is not a bool"),
-            }),
-        };
+        return write_bool(&name, value).map(Variant::Boolean);
     }
-    let x = match value {
-        TagValue::Float(f) => f,
-        TagValue::Int(i) => i as f64,
-        TagValue::Bool(b) => {
-            return Err(TagError::Failed {
-                tag: name,
-                why: format!("{b} is not a number, and {} is a {data_type}", tag.name()),
-            });
-        }
-    };
+    let x = write_number(&name, value, data_type)?;
     let (type_min, type_max) = match data_type {
         OpcDataType::F64 => (f64::MIN, f64::MAX),
         OpcDataType::F32 => (-f64::from(f32::MAX), f64::from(f32::MAX)),

@@ -1,5 +1,7 @@
 //! The crate's one error type: loading a tag map, starting the adapter, calling a method.
 
+use remine_plc_common::TagMapError;
+
 /// Why an OPC UA tag map could not be loaded, the adapter could not start, or
 /// a method call failed. Messages name the file, server, tag or field at fault.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -38,4 +40,26 @@ pub enum OpcUaError {
         method: String,
         why: String,
     },
+}
+
+/// The tag-map checks shared with the Modbus adapter report in their own
+/// type; the fields carry over as they are.
+impl From<TagMapError> for OpcUaError {
+    fn from(e: TagMapError) -> OpcUaError {
+        match e {
+            TagMapError::Io { path, why } => OpcUaError::Io { path, why },
+            TagMapError::Syntax { file, message } => OpcUaError::Syntax { file, message },
+            TagMapError::Invalid {
+                file,
+                item,
+                field,
+                message,
+            } => OpcUaError::Invalid {
+                file,
+                item,
+                field,
+                message,
+            },
+        }
+    }
 }

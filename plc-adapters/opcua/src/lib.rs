@@ -54,8 +54,6 @@
 //! ```
 
 mod adapter;
-mod backoff;
-mod cache;
 mod config;
 mod connection;
 mod convert;
@@ -64,6 +62,6 @@ mod error;
 pub use adapter::{MethodRef, OpcUaAdapter, ServerStatus};
 pub use config::{
     Credentials, NodeAddress, OpcDataType, OpcUaConfig, Secret, Security, ServerConfig, TagConfig,
-    WriteLimits,
 };
 pub use error::OpcUaError;
+pub use remine_plc_common::WriteLimits;

@@ -8,6 +8,7 @@ use opcua::types::Variant;
 use remine_domain::ports::{TagError, TagIo};
 use remine_domain::{BadReason, Quality, TagName, TagReading, TagValue};
 use remine_opcua::{MethodRef, OpcUaAdapter, OpcUaConfig, OpcUaError};
+use remine_plc_common::test_support::wait_for;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -41,25 +42,19 @@ async fn reading(adapter: &OpcUaAdapter, tag: &str) -> TagReading {
     adapter.read(&[name(tag)]).await.remove(0)
 }
 
+/// Polls the adapter's cache until `ok` holds, and fails with the last reading and the status otherwise.
 async fn wait_until(
     adapter: &OpcUaAdapter,
     tag: &str,
     within: Duration,
     ok: impl Fn(&TagReading) -> bool,
 ) -> TagReading {
-    let deadline = Instant::now() + within;
-    loop {
-        let r = reading(adapter, tag).await;
-        if ok(&r) {
-            return r;
-        }
-        if Instant::now() > deadline {
-            panic!(
-                "{tag} did not reach the expected state within {within:?}; last reading: {r:?}; status: {:?}",
-                adapter.status()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    match wait_for(adapter, &name(tag), within, ok).await {
+        Ok(r) => r,
+        Err(r) => panic!(
+            "{tag} did not reach the expected state within {within:?}; last reading: {r:?}; status: {:?}",
+            adapter.status()
+        ),
     }
 }
 

@@ -1,23 +1,26 @@
-//! Capped exponential backoff with jitter, for reconnecting to a device.
+//! Capped exponential backoff with jitter, for reconnecting to a device or server.
 //!
 //! Each delay is drawn between half and all of the current step; the step
 //! doubles from `min` up to `max` and returns to `min` after a success. The
-//! jitter keeps many adapters from reconnecting to one server in lockstep.
-//! A rejection (wrong password, untrusted certificate) jumps to the cap:
-//! retrying it quickly only fills the server's audit log.
+//! jitter keeps many adapters from reconnecting to one gateway or server in
+//! lockstep. A rejection (an OPC UA server refusing a password or a
+//! certificate) can jump straight to the cap: retrying it quickly only fills
+//! the server's audit log.
 
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
+/// The delays between reconnect attempts of one link.
 #[derive(Debug, Clone)]
-pub(crate) struct Backoff {
+pub struct Backoff {
     min: Duration,
     max: Duration,
     step: Duration,
 }
 
 impl Backoff {
-    pub(crate) fn new(min: Duration, max: Duration) -> Backoff {
+    /// Starts at `min`; a `max` below `min` is taken as `min`.
+    pub fn new(min: Duration, max: Duration) -> Backoff {
         Backoff {
             min,
             max: max.max(min),
@@ -26,19 +29,20 @@ impl Backoff {
     }
 
     /// The delay before the next attempt.
-    pub(crate) fn next_delay(&mut self) -> Duration {
+    pub fn next_delay(&mut self) -> Duration {
         let step = self.step;
         self.step = (self.step * 2).min(self.max);
         let half = step / 2;
         half + half.mul_f64(unit_random())
     }
 
-    pub(crate) fn reset(&mut self) {
+    /// After a success: the next failure waits the shortest delay again.
+    pub fn reset(&mut self) {
         self.step = self.min;
     }
 
     /// Retry slowly from now on, until the next [`Backoff::reset`].
-    pub(crate) fn slow_down(&mut self) {
+    pub fn slow_down(&mut self) {
         self.step = self.max;
     }
 }
@@ -78,6 +82,11 @@ mod tests {
             10_000,
             &[100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000],
         );
+    }
+
+    #[test]
+    fn a_cap_below_the_minimum_is_the_minimum() {
+        check(300, 100, &[300, 300, 300]);
     }
 
     #[test]
