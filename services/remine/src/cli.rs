@@ -155,7 +155,7 @@ pub fn init_tracing(verbose: u8) {
     let default = match verbose {
         // async-opcua logs connection failures as errors of its own; the
         // adapters report them, with the reason, once per attempt.
-        0 => "warn,opcua_client=off,opcua_core=off,opcua_server=off",
+        0 => "warn,opcua_client=off,opcua_core=off,opcua_server=off,opcua_crypto=error",
         1 => "info,opcua_client=warn,opcua_core=warn,opcua_server=warn",
         _ => "debug",
     };
