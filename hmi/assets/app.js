@@ -7,7 +7,7 @@
 const STATES = {1: "Idle", 2: "Running", 3: "Complete", 4: "Holding", 5: "Held", 6: "Restarting",
   7: "Stopping", 8: "Stopped", 9: "Aborting", 10: "Aborted", 11: "Resetting"};
 // Signals shown on the mimic per unit, in order; others are on the Tags view.
-const KEY_SIGNALS = ["PackVoltage", "Current", "SoC", "MaxCellTemp", "O2", "LEL", "ChamberTemp",
+const KEY_SIGNALS = ["PackVoltage", "Current", "SoC", "Energy", "MaxCellTemp", "O2", "LEL", "ChamberTemp",
   "FeedRate", "BeltRate", "Processed", "Temperature", "Extraction", "pH", "FreeAcid", "Level",
   "ProductMass", "Purity"];
 const STALE_AFTER_MS = 5000;
@@ -127,33 +127,57 @@ function unitsOf(tags, line) {
   return units;
 }
 
-function drawUnits(group, line, units, columns, width) {
-  const g = $(group); g.replaceChildren();
-  const boxH = 20 + 18 * 5, gap = 10;
-  let i = 0;
-  for (const [unit, signals] of units) {
-    const col = i % columns, row = Math.floor(i / columns);
-    const x = 12 + col * (width + gap), y = 44 + row * (boxH + gap);
-    if (y + boxH > 372) break;
-    const box = svg("g", {transform: `translate(${x},${y})`});
-    box.append(svg("rect", {class: "unit-box", width, height: boxH, rx: 4}));
-    box.append(svg("text", {class: "unit-name", x: 8, y: 16}, unit));
-    if (signals.includes("State")) box.append(svg("text", {class: "value state", x: width - 8, y: 16, "text-anchor": "end", "data-tag": `${line}/${unit}/State`}, "--"));
-    const shown = KEY_SIGNALS.filter((s) => signals.includes(s)).slice(0, 5);
-    shown.forEach((s, k) => {
-      const ty = 36 + k * 18, tag = `${line}/${unit}/${s}`;
-      box.append(svg("text", {class: "label", x: 8, y: ty}, s));
-      box.append(svg("text", {class: "value", x: width - 50, y: ty, "text-anchor": "end", "data-tag": tag}, "--"));
-      box.append(svg("text", {class: "label", x: width - 44, y: ty}, (catalogue.get(tag) || {}).unit || ""));
-    });
-    g.append(box); i++;
-  }
+// The mimic: one panel per line, left to right in the flow of material;
+// inside, a box per unit (2 columns) with its state and key signals.
+const LINES = [["Discharge", "Discharge"], ["Mechanical", "Mechanical (shredding under N2)"], ["Hydromet", "Hydrometallurgy"]];
+const BOX_W = 196, ROW_H = 18, GAP = 10, PANEL_PAD = 12, PANEL_GAP = 48;
+
+function unitBox(line, unit, signals, x, y) {
+  const shown = KEY_SIGNALS.filter((s) => signals.includes(s)).slice(0, 5);
+  const h = 26 + ROW_H * shown.length;
+  const box = svg("g", {transform: `translate(${x},${y})`});
+  box.append(svg("rect", {class: "unit-box", width: BOX_W, height: h, rx: 4}));
+  box.append(svg("text", {class: "unit-name", x: 8, y: 17}, unit));
+  if (signals.includes("State")) box.append(svg("text", {class: "value state", x: BOX_W - 8, y: 17, "text-anchor": "end", "data-tag": `${line}/${unit}/State`}, "--"));
+  shown.forEach((s, k) => {
+    const ty = 36 + k * ROW_H, tag = `${line}/${unit}/${s}`;
+    box.append(svg("text", {class: "label", x: 8, y: ty}, s));
+    box.append(svg("text", {class: "value", x: BOX_W - 54, y: ty, "text-anchor": "end", "data-tag": tag}, "--"));
+    box.append(svg("text", {class: "label", x: BOX_W - 48, y: ty}, (catalogue.get(tag) || {}).unit || ""));
+  });
+  return [box, h];
 }
 
 function buildMimic(tags) {
-  drawUnits("stations", "Discharge", unitsOf(tags, "Discharge"), 2, 164);
-  drawUnits("mechanical", "Mechanical", unitsOf(tags, "Mechanical"), 2, 154);
-  drawUnits("hydromet", "Hydromet", unitsOf(tags, "Hydromet"), 2, 174);
+  const g = $("lines"); g.replaceChildren();
+  let x = 10, tallest = 0;
+  const panels = [];
+  for (const [line, title] of LINES) {
+    const units = [...unitsOf(tags, line)].filter(([, s]) => s.includes("State") || KEY_SIGNALS.some((k) => s.includes(k)));
+    const panel = svg("g", {transform: `translate(${x},10)`});
+    const width = PANEL_PAD * 2 + BOX_W * 2 + GAP;
+    const colY = [40, 40];
+    const content = svg("g", {});
+    for (const [unit, signals] of units) {
+      const col = colY[0] <= colY[1] ? 0 : 1;
+      const [box, h] = unitBox(line, unit, signals, PANEL_PAD + col * (BOX_W + GAP), colY[col]);
+      content.append(box);
+      colY[col] += h + GAP;
+    }
+    const height = Math.max(colY[0], colY[1]) + PANEL_PAD - GAP;
+    const rect = svg("rect", {class: "line-box", width, height, rx: 6});
+    panel.append(rect, svg("text", {class: "line-title", x: 14, y: 26}, title), content);
+    g.append(panel);
+    panels.push([x, width, rect]);
+    tallest = Math.max(tallest, height);
+    x += width + PANEL_GAP;
+  }
+  for (const [px, w, rect] of panels) rect.setAttribute("height", tallest);
+  for (let i = 0; i + 1 < panels.length; i++) {
+    const from = panels[i][0] + panels[i][1], y = 10 + tallest / 2;
+    g.append(svg("path", {class: "flow", d: `M ${from} ${y} L ${from + PANEL_GAP - 4} ${y}`, "marker-end": "url(#arrow)"}));
+  }
+  $("mimic").setAttribute("viewBox", `0 0 ${x - PANEL_GAP + 20} ${tallest + 20}`);
 }
 
 function buildTagTable(tags) {
