@@ -44,6 +44,12 @@ pub struct SimConfig {
     pub pki_dir: PathBuf,
     /// Number of discharge stations.
     pub stations: usize,
+    /// Where the HTTP control endpoint (fault injection, ground truth)
+    /// listens; `None`: no endpoint. Loopback addresses only.
+    pub control: Option<SocketAddr>,
+    /// A JSON-lines file the ground truth is appended to as material moves;
+    /// `None`: kept in memory only.
+    pub truth: Option<PathBuf>,
 }
 
 impl Default for SimConfig {
@@ -57,6 +63,8 @@ impl Default for SimConfig {
             seed: 1,
             pki_dir: PathBuf::from("./remine-data/sim-pki"),
             stations: 4,
+            control: None,
+            truth: None,
         }
     }
 }

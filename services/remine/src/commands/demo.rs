@@ -50,6 +50,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         pki_dir: args.db.data.join("sim-pki"),
         stations: STATIONS,
+        ..SimConfig::default()
     })
     .await
     .context("plant simulator")?;

@@ -25,6 +25,7 @@ pub async fn plant(speed: f64) -> TestPlant {
         seed: 1,
         pki_dir: pki.path().join("pki"),
         stations: 4,
+        ..SimConfig::default()
     };
     let plant = start(config).await.expect("the plant starts");
     TestPlant { plant, _pki: pki }
