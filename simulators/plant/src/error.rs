@@ -28,6 +28,12 @@ pub enum SimError {
     /// certificates, its namespace).
     #[error("hydromet line: OPC UA server: {0}")]
     OpcUa(String),
+    /// The ground-truth file could not be created.
+    #[error("ground-truth file {path}: cannot create it: {reason}")]
+    Truth {
+        path: std::path::PathBuf,
+        reason: String,
+    },
 }
 
 impl SimError {

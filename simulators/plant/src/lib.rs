@@ -46,6 +46,7 @@ pub mod model;
 pub mod nodes;
 mod noise;
 mod plant;
+pub mod truth;
 mod uaserver;
 
 pub use clock::{MAX_STEP_S, SimClock, TICK};

@@ -22,6 +22,15 @@ impl Noise {
         }
     }
 
+    /// An independent stream seeded from this one: draws that must not
+    /// depend on how often the readings were sampled (a batch's yields)
+    /// come from a fork taken at construction.
+    pub fn fork(&mut self) -> Noise {
+        Noise {
+            rng: StdRng::seed_from_u64(self.rng.random()),
+        }
+    }
+
     /// A draw from the uniform distribution on `[lo, hi)`; `lo` when the
     /// range is empty.
     pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {

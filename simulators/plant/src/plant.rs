@@ -12,6 +12,7 @@ use crate::lines::mechanical::MechanicalLine;
 use crate::maps::{DISCHARGE_MAP, MECHANICAL_MAP, NoBlock, RegisterMap};
 use crate::modbus::{LineService, serve};
 use crate::nodes::{HYDROMET_NODES, NodeList};
+use crate::truth::{Ledger, TruthBalance};
 use crate::uaserver::HydrometServer;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -79,6 +80,7 @@ pub struct RunningPlant {
     hydromet: SocketAddr,
     stop: CancellationToken,
     opcua: Arc<HydrometServer>,
+    ledger: Arc<Mutex<Ledger>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -96,6 +98,18 @@ impl RunningPlant {
     /// The hydromet line's OPC UA endpoint URL, `opc.tcp://IP:PORT/`.
     pub fn hydromet_endpoint(&self) -> String {
         endpoint_url(self.hydromet)
+    }
+
+    /// Where all material is now: fed, terminal outputs and inventory, by
+    /// true element masses.
+    pub fn truth(&self) -> TruthBalance {
+        lock(&self.ledger).balance()
+    }
+
+    /// The ground truth so far as JSON lines (every material movement, then
+    /// the present balance), as the ground-truth file holds it.
+    pub fn truth_jsonl(&self) -> String {
+        lock(&self.ledger).jsonl()
     }
 
     /// Stop the servers and the clock and wait for them to end.
@@ -223,6 +237,12 @@ pub async fn start(config: SimConfig) -> Result<RunningPlant, SimError> {
     apply_defaults(&mechanical_map, &mut mechanical_line)?;
     let mut hydromet_line = HydrometLine::new(config.seed);
     apply_node_defaults(&nodes, &mut hydromet_line)?;
+    let ledger =
+        Ledger::new(config.seed, config.truth.as_deref()).map_err(|e| SimError::Truth {
+            path: config.truth.clone().unwrap_or_default(),
+            reason: e.to_string(),
+        })?;
+    let ledger = Arc::new(Mutex::new(ledger));
     let discharge_line = Arc::new(Mutex::new(discharge_line));
     let mechanical_line = Arc::new(Mutex::new(mechanical_line));
     let hydromet_line = Arc::new(Mutex::new(hydromet_line));
@@ -271,6 +291,7 @@ pub async fn start(config: SimConfig) -> Result<RunningPlant, SimError> {
         discharge_line,
         mechanical_line,
         hydromet_line,
+        Arc::clone(&ledger),
         Arc::clone(&opcua),
         stop.clone(),
     )));
@@ -281,6 +302,7 @@ pub async fn start(config: SimConfig) -> Result<RunningPlant, SimError> {
         hydromet,
         stop,
         opcua,
+        ledger,
         tasks,
     })
 }
@@ -292,6 +314,7 @@ async fn run_clock(
     discharge: Arc<Mutex<DischargeLine>>,
     mechanical: Arc<Mutex<MechanicalLine>>,
     hydromet: Arc<Mutex<HydrometLine>>,
+    ledger: Arc<Mutex<Ledger>>,
     opcua: Arc<HydrometServer>,
     stop: CancellationToken,
 ) {
@@ -304,18 +327,62 @@ async fn run_clock(
             _ = interval.tick() => {}
         }
         let dt = clock.tick();
+        let mut truth = lock(&ledger);
+        truth.set_time(clock.now_s());
         {
             let mut line = lock(&discharge);
             substeps(dt, MAX_STEP_S).for_each(|h| line.step(h));
+            exchange_discharge(&mut line, &mut truth);
         }
         {
             let mut line = lock(&mechanical);
             substeps(dt, MAX_STEP_S).for_each(|h| line.step(h));
+            exchange_mechanical(&mut line, &mut truth);
         }
         {
             let mut line = lock(&hydromet);
             substeps(dt, MAX_STEP_S).for_each(|h| line.step(h));
+            exchange_hydromet(&mut line, &mut truth);
         }
+        drop(truth);
         opcua.push();
+    }
+}
+
+/// Tell the ledger which units entered and left the stations.
+fn exchange_discharge(line: &mut DischargeLine, truth: &mut Ledger) {
+    let mut index = 1;
+    while let Some(station) = line.station_mut(index) {
+        if station.take_released() {
+            truth.discharge_released(index);
+        }
+        if let Some((chemistry, declared_kg)) = station.take_started() {
+            truth.discharge_started(index, chemistry, declared_kg);
+        }
+        index += 1;
+    }
+}
+
+/// Hand the shredder's cleared batch to the ledger and supply a started one.
+fn exchange_mechanical(line: &mut MechanicalLine, truth: &mut Ledger) {
+    let shredder = line.line_mut();
+    if let Some(end) = shredder.take_batch_end() {
+        truth.shred_ended(end);
+    }
+    if let Some(request) = shredder.take_feed_request() {
+        let feed = truth.shred_started(request);
+        shredder.supply(feed);
+    }
+}
+
+/// Hand the train's cleared batch to the ledger and supply a started one.
+fn exchange_hydromet(line: &mut HydrometLine, truth: &mut Ledger) {
+    let train = line.train_mut();
+    if let Some(end) = train.take_batch_end() {
+        truth.leach_ended(end);
+    }
+    if let Some(request) = train.take_feed_request() {
+        let material = truth.leach_started(request);
+        train.supply(material);
     }
 }

@@ -4,129 +4,22 @@
 
 mod support;
 
-use opcua::client::{ClientBuilder, DataChangeCallback, IdentityToken, Session};
+use support::ua::Ua;
+
+use opcua::client::{DataChangeCallback, IdentityToken};
 use opcua::crypto::SecurityPolicy;
 use opcua::types::{
-    AttributeId, BrowsePath, DataValue, EUInformation, ExtensionObject, MessageSecurityMode,
+    BrowsePath, DataValue, EUInformation, ExtensionObject, MessageSecurityMode,
     MonitoredItemCreateRequest, NodeId, ObjectId, QualifiedName, Range, ReadValueId,
     ReferenceTypeId, RelativePath, RelativePathElement, StatusCode, TimestampsToReturn, Variant,
-    WriteValue,
 };
-use remine_sim::{DEMO_PASSWORD, DEMO_USER, HYDROMET_NAMESPACE_URI};
+use remine_sim::{DEMO_PASSWORD, DEMO_USER};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(10);
 
-/// A connected client session and its namespace index.
-struct Ua {
-    session: Arc<Session>,
-    ns: u16,
-    _pki: tempfile::TempDir,
-}
-
 impl Ua {
-    async fn connect(
-        endpoint: &str,
-        policy: SecurityPolicy,
-        mode: MessageSecurityMode,
-        who: IdentityToken,
-    ) -> Ua {
-        let pki = tempfile::tempdir().expect("temp dir");
-        let mut client = ClientBuilder::new()
-            .application_name("remine-sim tests")
-            .application_uri("urn:remine:sim:tests")
-            .pki_dir(pki.path())
-            .create_sample_keypair(true)
-            .trust_server_certs(true)
-            .session_retry_limit(3)
-            .client()
-            .expect("client config");
-        let connect = client.connect_to_matching_endpoint((endpoint, policy.to_str(), mode), who);
-        let (session, event_loop) = tokio::time::timeout(LIMIT, connect)
-            .await
-            .expect("connect in time")
-            .expect("connect");
-        event_loop.spawn();
-        assert!(
-            tokio::time::timeout(LIMIT, session.wait_for_connection())
-                .await
-                .expect("session in time"),
-            "session connected"
-        );
-        let ns = session
-            .get_namespace_index(HYDROMET_NAMESPACE_URI)
-            .await
-            .expect("the namespace is found by its URI");
-        Ua {
-            session,
-            ns,
-            _pki: pki,
-        }
-    }
-
-    async fn anonymous(endpoint: &str) -> Ua {
-        Ua::connect(
-            endpoint,
-            SecurityPolicy::None,
-            MessageSecurityMode::None,
-            IdentityToken::Anonymous,
-        )
-        .await
-    }
-
-    fn id(&self, path: &str) -> NodeId {
-        NodeId::new(self.ns, path)
-    }
-
-    async fn read(&self, path: &str) -> DataValue {
-        let req = ReadValueId::new_value(self.id(path));
-        let mut values = self
-            .session
-            .read(&[req], TimestampsToReturn::Both, 0.0)
-            .await
-            .expect("read");
-        values.pop().expect("one value")
-    }
-
-    async fn f64(&self, path: &str) -> f64 {
-        match self.read(path).await.value {
-            Some(Variant::Double(v)) => v,
-            other => panic!("{path}: expected a Double, got {other:?}"),
-        }
-    }
-
-    async fn u16(&self, path: &str) -> u16 {
-        match self.read(path).await.value {
-            Some(Variant::UInt16(v)) => v,
-            other => panic!("{path}: expected a UInt16, got {other:?}"),
-        }
-    }
-
-    async fn write(&self, path: &str, value: impl Into<Variant>) -> StatusCode {
-        let w = WriteValue {
-            node_id: self.id(path),
-            attribute_id: AttributeId::Value as u32,
-            index_range: Default::default(),
-            value: DataValue::value_only(value.into()),
-        };
-        let mut r = self.session.write(&[w]).await.expect("write");
-        r.pop().expect("one status")
-    }
-
-    async fn call(&self, unit: &str, method: &str) -> StatusCode {
-        let r = self
-            .session
-            .call_one((
-                self.id(unit),
-                self.id(&format!("{unit}.{method}")),
-                None::<Vec<Variant>>,
-            ))
-            .await
-            .expect("call");
-        r.status_code
-    }
-
     /// Resolve a browse path from the Objects folder, each element a
     /// browse name in (namespace, name).
     async fn browse(&self, elements: &[(u16, &str)]) -> Result<NodeId, StatusCode> {
@@ -160,21 +53,6 @@ impl Ua {
             .and_then(|t| t.into_iter().next())
             .ok_or(StatusCode::BadNoMatch)?;
         Ok(target.target_id.node_id)
-    }
-
-    async fn until_u16(&self, path: &str, want: u16, limit: Duration) {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            let v = self.u16(path).await;
-            if v == want {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{path} stayed {v}, wanted {want}"
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
     }
 
     async fn write_charge(&self, mass_kg: f64) {
@@ -288,15 +166,16 @@ async fn a_charge_leached_and_refined_yields_products_of_plausible_mass() {
     }
     assert!(ua.f64("Leach.Extraction").await >= 0.99);
     let ni_fraction = ua.f64("NiCrystallizer.ProductNiFraction").await;
-    assert!((0.221..=0.2233).contains(&ni_fraction), "{ni_fraction}");
+    // The lab's assay: the true 22.1-22.33 % with a 0.5 % sampling error.
+    assert!((0.217..=0.227).contains(&ni_fraction), "{ni_fraction}");
     let ni = ua.f64("NiCrystallizer.ProductMassKg").await * ni_fraction / (1000.0 * 0.273);
     assert!((0.85..=0.99).contains(&ni), "Ni recovery {ni}");
     let co_fraction = ua.f64("CoCrystallizer.ProductCoFraction").await;
-    assert!((0.205..=0.2097).contains(&co_fraction), "{co_fraction}");
+    assert!((0.201..=0.213).contains(&co_fraction), "{co_fraction}");
     let co = ua.f64("CoCrystallizer.ProductMassKg").await * co_fraction / (1000.0 * 0.034);
     assert!((0.85..=0.99).contains(&co), "Co recovery {co}");
     let purity = ua.f64("LiCarbonate.Purity").await;
-    assert!((0.995..=0.999).contains(&purity), "{purity}");
+    assert!((0.993..=1.0).contains(&purity), "{purity}");
     let li = ua.f64("LiCarbonate.ProductMassKg").await * purity * (2.0 * 6.94 / 73.89)
         / (1000.0 * 0.040);
     assert!((0.78..=0.94).contains(&li), "Li recovery {li}");

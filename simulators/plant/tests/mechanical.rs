@@ -141,7 +141,7 @@ async fn nothing_is_shredded_until_the_purge_brings_o2_below_the_alarm_limit() {
 }
 
 #[tokio::test]
-async fn the_outputs_of_a_completed_charge_sum_to_the_charge_mass() {
+async fn the_scales_of_a_completed_charge_show_its_mass_within_their_accuracy() {
     let t = support::plant(600.0).await;
     let mut line = Line::connect(t.plant.mechanical_addr()).await;
     line.load(4, 2000.0).await;
@@ -149,11 +149,22 @@ async fn the_outputs_of_a_completed_charge_sum_to_the_charge_mass() {
     let done = line
         .until("Complete", Duration::from_secs(15), |s| s.state == 3)
         .await;
-    assert_eq!(done.processed, 2000.0);
+    // The belt weigher integrates with 0.4 % noise and a drift; the output
+    // scales are good to about 0.1 %. The truth is exactly 2000 kg.
+    assert!(
+        (f64::from(done.processed) - 2000.0).abs() < 2000.0 * 0.02,
+        "belt weigher {}",
+        done.processed
+    );
     assert_eq!(done.remaining, 0.0);
     assert!(
-        (done.outputs_total() - 2000.0).abs() < 0.01,
+        (done.outputs_total() - 2000.0).abs() < 2000.0 * 0.005,
         "{:?}",
+        done.outputs
+    );
+    assert!(
+        (done.outputs_total() - 2000.0).abs() > 1e-6,
+        "measured outputs carry measurement error: {:?}",
         done.outputs
     );
     let black_mass = done.outputs[0];

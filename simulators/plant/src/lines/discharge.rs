@@ -153,7 +153,8 @@ impl DischargeLine {
         self.stations.get(usize::from(index).checked_sub(1)?)
     }
 
-    fn station_mut(&mut self, index: u16) -> Option<&mut Station> {
+    /// Station `index` (1-based), to change.
+    pub fn station_mut(&mut self, index: u16) -> Option<&mut Station> {
         self.stations.get_mut(usize::from(index).checked_sub(1)?)
     }
 }

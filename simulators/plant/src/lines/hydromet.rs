@@ -203,6 +203,11 @@ impl HydrometLine {
         &self.train
     }
 
+    /// The train, to exchange material with the plant.
+    pub fn train_mut(&mut self) -> &mut HydrometTrain {
+        &mut self.train
+    }
+
     /// The value of a unit's variable, `None` if the unit has no such variable.
     pub fn read(&self, unit: HydroUnit, var: HydroVar) -> Option<f64> {
         if !COMMON_VARS.contains(&var) && !unit_vars(unit).contains(&var) {

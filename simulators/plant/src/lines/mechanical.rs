@@ -152,6 +152,11 @@ impl MechanicalLine {
     pub fn line(&self) -> &ShredderLine {
         &self.line
     }
+
+    /// The shredding line, to exchange material with the plant.
+    pub fn line_mut(&mut self) -> &mut ShredderLine {
+        &mut self.line
+    }
 }
 
 impl RegisterModel for MechanicalLine {

@@ -190,6 +190,9 @@ pub struct Station {
     unit: LoadedUnit,
     setpoints: DischargeSetpoints,
     arrival: Arrival,
+    /// The stream of the arriving packs' draws, apart from the readings'
+    /// noise so that the same seed brings the same packs.
+    arrivals: Noise,
     soc: f64,
     v1: f64,
     v2: f64,
@@ -197,6 +200,10 @@ pub struct Station {
     current_a: f64,
     energy_kwh: f64,
     hold_elapsed_s: f64,
+    /// A batch began on a unit the plant has not yet been told of.
+    started: Option<(Chemistry, f64)>,
+    /// The unit left the station and the plant has not yet been told.
+    released: bool,
     readings: StationReadings,
     noise: Noise,
     temp_drift: Drift,
@@ -207,12 +214,14 @@ impl Station {
     /// An Idle station with nothing loaded; the next pack's arrival state
     /// is drawn from `noise`.
     pub fn new(mut noise: Noise) -> Station {
-        let arrival = draw_arrival(&mut noise);
+        let mut arrivals = noise.fork();
+        let arrival = draw_arrival(&mut arrivals);
         let mut s = Station {
             control: UnitControl::new(),
             unit: LoadedUnit::default(),
             setpoints: DischargeSetpoints::default(),
             arrival,
+            arrivals,
             soc: arrival.soc,
             v1: 0.0,
             v2: 0.0,
@@ -220,6 +229,8 @@ impl Station {
             current_a: 0.0,
             energy_kwh: 0.0,
             hold_elapsed_s: 0.0,
+            started: None,
+            released: false,
             readings: StationReadings::default(),
             noise,
             temp_drift: Drift::new(0.15, 600.0),
@@ -279,9 +290,13 @@ impl Station {
             self.control.refuse(cmd);
             return Ok(());
         }
+        let was_idle = self.state() == UnitState::Idle;
         if self.control.apply(cmd) == Some(UnitState::Running) && cmd == UnitCommand::Start {
             self.energy_kwh = 0.0;
             self.hold_elapsed_s = 0.0;
+            if was_idle {
+                self.started = self.unit.chemistry().map(|c| (c, self.unit.unit_mass_kg));
+            }
         }
         Ok(())
     }
@@ -341,10 +356,22 @@ impl Station {
         }
     }
 
+    /// The chemistry and declared mass of a unit whose discharge just began
+    /// (the unit is physically on the station from then on); taken once.
+    pub fn take_started(&mut self) -> Option<(Chemistry, f64)> {
+        self.started.take()
+    }
+
+    /// Whether a unit left the station since the last call.
+    pub fn take_released(&mut self) -> bool {
+        std::mem::take(&mut self.released)
+    }
+
     /// Reset took the unit off the station: the next pack arrives.
     fn unload(&mut self) {
+        self.released = self.unit.chemistry().is_some();
         self.unit = LoadedUnit::default();
-        self.arrival = draw_arrival(&mut self.noise);
+        self.arrival = draw_arrival(&mut self.arrivals);
         self.soc = self.arrival.soc;
         self.v1 = 0.0;
         self.v2 = 0.0;

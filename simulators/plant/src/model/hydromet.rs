@@ -12,10 +12,22 @@
 //! of it won back by washing the cake), SX recoveries, and crystallisers run
 //! with mother-liquor recycle, whose overall recovery with per-pass yield `y`
 //! and bleed `b` is `y / (y + (1 - y) b)`.
+//!
+//! Material: on Start the train asks the plant for the black mass of the
+//! charge ([`HydrometTrain::take_feed_request`]) and the plant supplies its
+//! true material ([`HydrometTrain::supply`]; without one the written charge
+//! is taken as the truth). Every tracked element then ends in exactly one
+//! of six outputs ([`HydroOutput`]): undissolved in the leach residue,
+//! co-precipitated in the Fe/Al/Cu cake (with Al, Fe, P and the cemented
+//! Cu), in a product, or in the effluent (SX losses and crystalliser
+//! bleeds). The PLC shows product masses through scales with a drift and a
+//! ticket error of about 0.1 %, and product assays with a sampling error
+//! of 0.5 % (relative), drawn once per batch.
 
+use super::material::Material;
 use super::unit::{UnitControl, UnknownCommand};
 use crate::noise::{Drift, Noise, first_order};
-use remine_domain::{UnitCommand, UnitState};
+use remine_domain::{Element, UnitCommand, UnitState};
 
 /// The units of the train, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -127,6 +139,21 @@ pub struct LeachCharge {
 }
 
 impl LeachCharge {
+    /// The charge as a material: the written fractions, the rest untracked.
+    pub fn material(&self) -> Material {
+        Material::with_fractions(
+            self.mass_kg,
+            &[
+                (Element::Ni, self.ni),
+                (Element::Co, self.co),
+                (Element::Li, self.li),
+                (Element::Mn, self.mn),
+                (Element::Cu, self.cu),
+                (Element::Al, self.al),
+            ],
+        )
+    }
+
     /// A charge the train can run: some mass, fractions that sum to at most 1.
     pub fn is_valid(&self) -> bool {
         let f = [self.ni, self.co, self.li, self.mn, self.cu, self.al];
@@ -162,6 +189,7 @@ pub struct BatchDraws {
     pub extraction_li: f64,
     pub extraction_cu: f64,
     pub extraction_al: f64,
+    pub extraction_fe: f64,
     pub coprecip_ni: f64,
     pub coprecip_co: f64,
     pub coprecip_li: f64,
@@ -186,6 +214,7 @@ impl BatchDraws {
             extraction_li: n.uniform(0.98, 0.995),
             extraction_cu: n.uniform(0.30, 0.90),
             extraction_al: n.uniform(0.60, 0.90),
+            extraction_fe: n.uniform(0.005, 0.03),
             coprecip_ni: n.uniform(0.02, 0.10),
             coprecip_co: n.uniform(0.01, 0.02),
             coprecip_li: n.uniform(0.02, 0.10),
@@ -219,13 +248,65 @@ impl BatchDraws {
     }
 }
 
-/// The final product masses of a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Products {
-    pub ni_sulphate_kg: f64,
-    pub co_sulphate_kg: f64,
-    pub li2co3_kg: f64,
+/// Where the elements of a leach charge end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HydroOutput {
+    NiSulphate,
+    CoSulphate,
+    Li2Co3,
+    /// Undissolved: graphite, most Fe and P, unleached metal.
+    LeachResidue,
+    /// The Fe/Al removal cake with the cemented Cu and co-precipitated metal.
+    FeAlCuCake,
+    /// SX losses, crystalliser bleeds and the Mn, to effluent treatment.
+    Effluent,
 }
+
+impl HydroOutput {
+    pub const ALL: [HydroOutput; 6] = [
+        HydroOutput::NiSulphate,
+        HydroOutput::CoSulphate,
+        HydroOutput::Li2Co3,
+        HydroOutput::LeachResidue,
+        HydroOutput::FeAlCuCake,
+        HydroOutput::Effluent,
+    ];
+
+    /// The output's name in the ground truth.
+    pub fn name(self) -> &'static str {
+        match self {
+            HydroOutput::NiSulphate => "niso4_6h2o",
+            HydroOutput::CoSulphate => "coso4_7h2o",
+            HydroOutput::Li2Co3 => "li2co3",
+            HydroOutput::LeachResidue => "leach_residue",
+            HydroOutput::FeAlCuCake => "feal_cu_cake",
+            HydroOutput::Effluent => "effluent",
+        }
+    }
+}
+
+/// What the train asks of the plant when Leach starts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LeachRequest {
+    pub charge: LeachCharge,
+}
+
+/// A cleared batch as the truth sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HydroBatchEnd {
+    /// True outputs in [`HydroOutput::ALL`] order; they sum to the charge
+    /// element by element (the rest is not conserved: reagents join it).
+    pub outputs: [Material; 6],
+    /// Product masses the scales showed: Ni, Co sulphates and Li2CO3.
+    pub measured_kg: [f64; 3],
+    /// Product assays the lab reported: Ni and Co fractions, Li2CO3 purity.
+    pub measured_assay: [f64; 3],
+}
+
+/// Relative standard deviation of a product scale's ticket.
+const SCALE_SIGMA: f64 = 0.001;
+/// Relative standard deviation of a product assay, sampling included.
+const PRODUCT_ASSAY_SIGMA: f64 = 0.005;
 
 /// What the train's instruments read at the end of the last step.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -326,7 +407,10 @@ pub struct HydrometTrain {
     charge: LeachCharge,
     setpoints: LeachSetpoints,
     draws: Option<BatchDraws>,
-    products: Products,
+    /// The batch's outputs as of the last step (what Reset hands over).
+    final_outputs: [Material; 6],
+    /// What the scales and the lab showed as of the last step.
+    final_measured: ([f64; 3], [f64; 3]),
     tank_temp_c: f64,
     ph: f64,
     free_acid_g_l: f64,
@@ -336,11 +420,20 @@ pub struct HydrometTrain {
     readings: HydrometReadings,
     noise: Noise,
     drift: Drift,
+    feed_requested: bool,
+    /// The stream of the batches' draws, apart from the readings' noise.
+    batch_noise: Noise,
+    material: Option<Material>,
+    ticket_error: [f64; 4],
+    assay_error: [f64; 3],
+    scale_drift: Drift,
+    batch_end: Option<HydroBatchEnd>,
 }
 
 impl HydrometTrain {
     /// An idle train; the leach tank is pre-heated near its setpoint.
-    pub fn new(noise: Noise) -> HydrometTrain {
+    pub fn new(mut noise: Noise) -> HydrometTrain {
+        let batch_noise = noise.fork();
         let sp = LeachSetpoints::default();
         let mut t = HydrometTrain {
             units: Default::default(),
@@ -348,7 +441,8 @@ impl HydrometTrain {
             charge: LeachCharge::default(),
             setpoints: sp,
             draws: None,
-            products: Products::default(),
+            final_outputs: [Material::NONE; 6],
+            final_measured: ([0.0; 3], [0.0; 3]),
             tank_temp_c: sp.temperature_c - 1.5,
             ph: 1.0,
             free_acid_g_l: 10.0,
@@ -358,6 +452,13 @@ impl HydrometTrain {
             readings: HydrometReadings::default(),
             noise,
             drift: Drift::new(0.1, 900.0),
+            feed_requested: false,
+            batch_noise,
+            material: None,
+            ticket_error: [0.0; 4],
+            assay_error: [0.0; 3],
+            scale_drift: Drift::new(0.001, 8.0 * 3600.0),
+            batch_end: None,
         };
         t.read_instruments();
         t
@@ -400,6 +501,97 @@ impl HydrometTrain {
 
     pub fn readings(&self) -> &HydrometReadings {
         &self.readings
+    }
+
+    /// The charge a started batch still waits for; taken once.
+    pub fn take_feed_request(&mut self) -> Option<LeachRequest> {
+        if !std::mem::take(&mut self.feed_requested) {
+            return None;
+        }
+        Some(LeachRequest {
+            charge: self.charge,
+        })
+    }
+
+    /// The true black mass of the started batch.
+    pub fn supply(&mut self, material: Material) {
+        self.material = Some(material);
+    }
+
+    /// The true material of the running batch: as supplied, else the
+    /// written charge.
+    pub fn material(&self) -> Material {
+        self.material.unwrap_or_else(|| self.charge.material())
+    }
+
+    /// The last cleared batch, taken once.
+    pub fn take_batch_end(&mut self) -> Option<HydroBatchEnd> {
+        self.batch_end.take()
+    }
+
+    /// Where the batch's elements are now, in [`HydroOutput::ALL`] order:
+    /// products as far as the crystallisers have come, the rest of what
+    /// dissolved in the effluent.
+    pub fn true_outputs(&self) -> [Material; 6] {
+        let Some(d) = self.draws else {
+            return [Material::NONE; 6];
+        };
+        let feed = self.material();
+        let x = self.x;
+        let wash = 1.0 - CAKE_WASH_RECOVERY;
+        let extraction = |e: Element| match e {
+            Element::Ni => d.extraction_ni,
+            Element::Co => d.extraction_co,
+            Element::Mn => d.extraction_mn,
+            Element::Li => d.extraction_li,
+            Element::Cu => d.extraction_cu,
+            Element::Al => d.extraction_al,
+            Element::Fe | Element::P => d.extraction_fe,
+            Element::Graphite => 0.0,
+        };
+        let dissolved = feed.map(|e, kg| e.map_or(0.0, |e| kg * extraction(e) * x));
+        let cake_share = |e: Element| match e {
+            Element::Ni => d.coprecip_ni * wash,
+            Element::Co => d.coprecip_co * wash,
+            Element::Li => d.coprecip_li * wash,
+            Element::Cu | Element::Al | Element::Fe | Element::P => 1.0,
+            Element::Mn | Element::Graphite => 0.0,
+        };
+        let cake = dissolved.map(|e, kg| e.map_or(0.0, |e| kg * cake_share(e)));
+        let (ni, co, li) = d.overall(x);
+        let ni_kg = feed.element(Element::Ni) * ni * self.progress(HydroUnit::NiCrystallizer);
+        let co_kg = feed.element(Element::Co) * co * self.progress(HydroUnit::CoCrystallizer);
+        let li_kg = feed.element(Element::Li) * li * self.progress(HydroUnit::LiCarbonate);
+        let product = |e: Element, kg: f64, fraction: f64| {
+            let mass = if fraction > 0.0 { kg / fraction } else { kg };
+            Material::of(&[(e, kg)], mass - kg)
+        };
+        let products = [
+            product(Element::Ni, ni_kg, d.ni_fraction),
+            product(Element::Co, co_kg, d.co_fraction),
+            product(Element::Li, li_kg, LI_IN_LI2CO3 * d.li2co3_purity),
+        ];
+        let in_products = products.iter().fold(Material::NONE, |a, m| a.plus(m));
+        let dissolved_metal: f64 = Element::ALL.iter().map(|e| dissolved.element(*e)).sum();
+        let undissolved = feed.minus(&dissolved);
+        let residue = undissolved.map(|e, kg| match e {
+            Some(_) => kg,
+            // The oxygen of the dissolved oxides leaves with them.
+            None => (kg - (OXIDE_FACTOR - 1.0) * dissolved_metal).max(0.0),
+        });
+        let effluent = dissolved
+            .minus(&cake)
+            .minus(&in_products)
+            .map(|e, kg| if e.is_some() { kg } else { 0.0 });
+        let cake = cake.map(|e, kg| if e.is_some() { kg } else { 0.0 });
+        [
+            products[0],
+            products[1],
+            products[2],
+            residue,
+            cake,
+            effluent,
+        ]
     }
 
     /// The leach progress X (0..1).
@@ -458,19 +650,32 @@ impl HydrometTrain {
     }
 
     fn begin_batch(&mut self) {
-        self.draws = Some(BatchDraws::draw(&mut self.noise));
+        self.draws = Some(BatchDraws::draw(&mut self.batch_noise));
+        self.feed_requested = true;
+        self.material = None;
+        self.ticket_error = [0.0; 4].map(|_| self.batch_noise.gauss(SCALE_SIGMA));
+        self.assay_error = [0.0; 3].map(|_| self.batch_noise.gauss(PRODUCT_ASSAY_SIGMA));
         self.elapsed_s = [0.0; 7];
         self.x = 0.0;
-        self.products = Products::default();
+        self.final_outputs = [Material::NONE; 6];
         self.free_acid_g_l = self.setpoints.acid_mol_l * H2SO4_G_PER_MOL;
     }
 
     fn clear_batch(&mut self) {
+        if self.draws.is_some() {
+            self.batch_end = Some(HydroBatchEnd {
+                outputs: self.final_outputs,
+                measured_kg: self.final_measured.0,
+                measured_assay: self.final_measured.1,
+            });
+        }
+        self.feed_requested = false;
+        self.material = None;
         self.charge = LeachCharge::default();
         self.draws = None;
         self.elapsed_s = [0.0; 7];
         self.x = 0.0;
-        self.products = Products::default();
+        self.final_outputs = [Material::NONE; 6];
     }
 
     /// Advance `dt` simulated seconds (the caller sub-steps to about a second).
@@ -503,7 +708,16 @@ impl HydrometTrain {
                 }
             }
         }
+        let resetting = self.units.iter().any(|u| u.state() == UnitState::Resetting);
         self.read_instruments();
+        if self.draws.is_some() && !resetting {
+            let r = &self.readings;
+            self.final_outputs = self.true_outputs();
+            self.final_measured = (
+                [r.ni_product_kg, r.co_product_kg, r.li2co3_kg],
+                [r.ni_fraction, r.co_fraction, r.li2co3_purity],
+            );
+        }
     }
 
     fn step_leach(&mut self, dt: f64) {
@@ -538,15 +752,6 @@ impl HydrometTrain {
 
     fn finish_leach(&mut self) {
         self.units[0].complete();
-        if let Some(d) = &self.draws {
-            let (ni, co, li) = d.overall(self.x);
-            let c = &self.charge;
-            self.products = Products {
-                ni_sulphate_kg: c.mass_kg * c.ni * ni / d.ni_fraction,
-                co_sulphate_kg: c.mass_kg * c.co * co / d.co_fraction,
-                li2co3_kg: c.mass_kg * c.li * li / (LI_IN_LI2CO3 * d.li2co3_purity),
-            };
-        }
         self.units[HydroUnit::FeAlRemoval.index()].force(UnitCommand::Start);
     }
 
@@ -561,28 +766,23 @@ impl HydrometTrain {
     }
 
     fn read_instruments(&mut self) {
-        let c = self.charge;
-        let residue = match &self.draws {
-            Some(d) => {
-                let dissolved = c.ni * d.extraction_ni
-                    + c.co * d.extraction_co
-                    + c.mn * d.extraction_mn
-                    + c.li * d.extraction_li
-                    + c.cu * d.extraction_cu
-                    + c.al * d.extraction_al;
-                c.mass_kg * (1.0 - OXIDE_FACTOR * dissolved * self.x).max(0.0)
-            }
-            None => 0.0,
-        };
         let (nif, cof, pur) = match &self.draws {
-            Some(d) => (d.ni_fraction, d.co_fraction, d.li2co3_purity),
+            Some(d) => (
+                d.ni_fraction * (1.0 + self.assay_error[0]),
+                d.co_fraction * (1.0 + self.assay_error[1]),
+                // Purity is assayed by difference: an absolute error.
+                (d.li2co3_purity + self.assay_error[2] * 0.1).min(1.0),
+            ),
             None => (0.0, 0.0, 0.0),
         };
         let started = |u: HydroUnit| self.progress(u) > 0.0;
-        let p = self.products;
-        let ni_product_kg = p.ni_sulphate_kg * self.progress(HydroUnit::NiCrystallizer);
-        let co_product_kg = p.co_sulphate_kg * self.progress(HydroUnit::CoCrystallizer);
-        let li2co3_kg = p.li2co3_kg * self.progress(HydroUnit::LiCarbonate);
+        let truth = self.true_outputs();
+        let scale =
+            |i: usize, kg: f64| kg * (1.0 + self.scale_drift.value() + self.ticket_error[i]);
+        let ni_product_kg = scale(0, truth[0].total());
+        let co_product_kg = scale(1, truth[1].total());
+        let li2co3_kg = scale(2, truth[2].total());
+        let residue = scale(3, truth[3].total());
         let ni_fraction = if started(HydroUnit::NiCrystallizer) {
             nif
         } else {

@@ -11,12 +11,23 @@
 //! 25 % of the H2 lower explosive limit and at a chamber temperature of 80 C.
 //!
 //! Shredding releases hydrogen (0.04 Nm3 per tonne fed), diluted by the
-//! chamber's gas flow. Yields follow the chemistry (domain brief section 2,
-//! "rest of a pack"); outputs plus losses always sum to the mass processed.
+//! chamber's gas flow.
+//!
+//! Material: on Start the line asks the plant for the charge it was told of
+//! ([`ShredderLine::take_feed_request`]); the plant supplies the true
+//! material of the packs ([`ShredderLine::supply`]), and feeding waits for
+//! it. Each component of the charge goes to the outputs by the batch's
+//! drawn [`ShredPartition`], so every element is conserved exactly. What the
+//! PLC shows is measured: the belt weigher integrates the feed with 0.4 %
+//! noise and a slow drift, the output scales carry a drift and a ticket
+//! error of about 0.1 %. When the batch is cleared (Reset to Idle) the line
+//! hands the plant the true outputs and the unprocessed rest
+//! ([`ShredderLine::take_batch_end`]).
 
+use super::material::{Material, PackMaterial, ShredPartition};
 use super::unit::{UnitControl, UnknownCommand};
 use crate::noise::{Drift, Noise, first_order};
-use remine_domain::{Chemistry, Element, Kilograms, UnitCommand, UnitState, UnitType};
+use remine_domain::{Chemistry, UnitCommand, UnitState};
 
 /// O2 in air, vol %.
 pub const AIR_O2_PCT: f64 = 20.9;
@@ -139,18 +150,7 @@ pub struct AlarmNotBelowTrip {
     pub trip: f64,
 }
 
-/// Mass fractions of a charge that end in each output; they sum to 1.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Yields {
-    pub black_mass: f64,
-    pub cu_foil: f64,
-    pub al_foil: f64,
-    pub steel: f64,
-    pub plastics: f64,
-    pub losses: f64,
-}
-
-/// Output masses in kg; `losses` is electrolyte and moisture evaporated.
+/// Output masses in kg, as measured or as true totals.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Outputs {
     pub black_mass_kg: f64,
@@ -158,69 +158,73 @@ pub struct Outputs {
     pub al_foil_kg: f64,
     pub steel_kg: f64,
     pub plastics_kg: f64,
+    /// Electrolyte and dust taken off by the dryer's condensers and filters.
     pub losses_kg: f64,
 }
 
 impl Outputs {
-    /// The outputs of `processed_kg` split by `yields`; the losses take the
-    /// remainder so the sum is exactly `processed_kg`.
-    pub fn split(processed_kg: f64, y: &Yields) -> Outputs {
-        let mut o = Outputs {
-            black_mass_kg: processed_kg * y.black_mass,
-            cu_foil_kg: processed_kg * y.cu_foil,
-            al_foil_kg: processed_kg * y.al_foil,
-            steel_kg: processed_kg * y.steel,
-            plastics_kg: processed_kg * y.plastics,
-            losses_kg: 0.0,
-        };
-        o.losses_kg = processed_kg
-            - (o.black_mass_kg + o.cu_foil_kg + o.al_foil_kg + o.steel_kg + o.plastics_kg);
-        o
+    /// Masses in [`ShredOutput::ALL`] order.
+    pub fn from_array(kg: [f64; 6]) -> Outputs {
+        let [
+            black_mass_kg,
+            cu_foil_kg,
+            al_foil_kg,
+            steel_kg,
+            plastics_kg,
+            losses_kg,
+        ] = kg;
+        Outputs {
+            black_mass_kg,
+            cu_foil_kg,
+            al_foil_kg,
+            steel_kg,
+            plastics_kg,
+            losses_kg,
+        }
+    }
+
+    /// Masses in [`ShredOutput::ALL`] order.
+    pub fn to_array(&self) -> [f64; 6] {
+        [
+            self.black_mass_kg,
+            self.cu_foil_kg,
+            self.al_foil_kg,
+            self.steel_kg,
+            self.plastics_kg,
+            self.losses_kg,
+        ]
     }
 
     pub fn total_kg(&self) -> f64 {
-        self.black_mass_kg
-            + self.cu_foil_kg
-            + self.al_foil_kg
-            + self.steel_kg
-            + self.plastics_kg
-            + self.losses_kg
+        self.to_array().iter().sum()
     }
 }
 
-/// Draw the yields of a charge of packs of `chemistry`: black mass is the
-/// pack's black-mass content (pack Li / black-mass Li, section 2) times a
-/// separation efficiency of 80-90 %, kept within the brief's 35-45 %;
-/// losses are electrolyte (8-12 %) and moisture (0.5-1.5 %); the rest splits
-/// into Cu (~8 %), Al (~20 %), steel (~10 %) and plastics (~7.5 %), each
-/// weight varied by +-15 %.
-pub fn draw_yields(chemistry: Chemistry, noise: &mut Noise) -> Yields {
-    let content = Kilograms::new(1.0)
-        .ok()
-        .map(|one| {
-            chemistry
-                .estimate_content(UnitType::Pack, one)
-                .get(Element::Li)
-                .kg()
-        })
-        .zip(Some(chemistry.black_mass_fraction(Element::Li).value()))
-        .and_then(|(pack, bm)| (bm > 0.0).then(|| pack / bm))
-        .unwrap_or(0.47);
-    let black_mass = (content * noise.uniform(0.80, 0.90)).clamp(0.35, 0.45);
-    let losses = noise.uniform(0.08, 0.12) + noise.uniform(0.005, 0.015);
-    let rest = 1.0 - black_mass - losses;
-    let w = [8.0, 20.0, 10.0, 7.5].map(|c| c * noise.uniform(0.85, 1.15));
-    let total: f64 = w.iter().sum();
-    let [cu, al, steel, plastics] = w.map(|x| rest * x / total);
-    Yields {
-        black_mass,
-        cu_foil: cu,
-        al_foil: al,
-        steel,
-        plastics,
-        losses: 1.0 - (black_mass + cu + al + steel + plastics),
-    }
+/// What the line asks of the plant when a batch starts: the charge the MES
+/// described, to be fetched from the discharged packs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FeedRequest {
+    pub chemistry: Chemistry,
+    pub declared_kg: f64,
 }
+
+/// A cleared batch as the truth sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ShredBatchEnd {
+    /// True outputs, in [`ShredOutput::ALL`] order.
+    pub outputs: [Material; 6],
+    /// What the output scales showed, in the same order.
+    pub measured_kg: [f64; 6],
+    /// What the belt weigher counted as fed.
+    pub measured_processed_kg: f64,
+    /// The part of the charge never fed (a trip or a stop), left in the hopper.
+    pub unprocessed: PackMaterial,
+}
+
+/// Relative standard deviation of the belt weigher's reading.
+const BELT_SIGMA: f64 = 0.004;
+/// Relative standard deviation of an output scale's ticket.
+const SCALE_SIGMA: f64 = 0.001;
 
 /// What the line's instruments read at the end of the last step.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -250,6 +254,17 @@ pub struct NotIdle(pub UnitState);
 pub struct ShredderLine {
     control: UnitControl,
     charge: Charge,
+    feed_requested: bool,
+    feed: Option<PackMaterial>,
+    partition: Option<ShredPartition>,
+    /// The stream of the batches' draws, apart from the readings' noise so
+    /// that the same seed gives the same batches.
+    batch_noise: Noise,
+    measured_processed_kg: f64,
+    ticket_error: [f64; 6],
+    batch_end: Option<ShredBatchEnd>,
+    belt_drift: Drift,
+    scale_drift: [Drift; 6],
     setpoints: MechanicalSetpoints,
     vessel: InertVessel,
     h2_pct: f64,
@@ -258,7 +273,6 @@ pub struct ShredderLine {
     dryer_temp_c: f64,
     dryer_pressure_mbar: f64,
     processed_kg: f64,
-    yields: Yields,
     purged: bool,
     feeding: bool,
     airlock_s: f64,
@@ -270,10 +284,20 @@ pub struct ShredderLine {
 }
 
 impl ShredderLine {
-    pub fn new(noise: Noise) -> ShredderLine {
+    pub fn new(mut noise: Noise) -> ShredderLine {
+        let batch_noise = noise.fork();
         let mut line = ShredderLine {
+            batch_noise,
             control: UnitControl::new(),
             charge: Charge::default(),
+            feed_requested: false,
+            feed: None,
+            partition: None,
+            measured_processed_kg: 0.0,
+            ticket_error: [0.0; 6],
+            batch_end: None,
+            belt_drift: Drift::new(0.004, 4.0 * 3600.0),
+            scale_drift: [Drift::new(0.001, 8.0 * 3600.0); 6],
             setpoints: MechanicalSetpoints::default(),
             vessel: InertVessel::in_air(CHAMBER_VOLUME_M3),
             h2_pct: 0.0,
@@ -282,7 +306,6 @@ impl ShredderLine {
             dryer_temp_c: AMBIENT_C,
             dryer_pressure_mbar: ATMOSPHERE_MBAR,
             processed_kg: 0.0,
-            yields: Yields::default(),
             purged: false,
             feeding: false,
             airlock_s: 0.0,
@@ -338,9 +361,39 @@ impl ShredderLine {
         &self.readings
     }
 
-    /// The yields drawn for the running batch (zero before the first Start).
-    pub fn yields(&self) -> &Yields {
-        &self.yields
+    /// The running batch's partition of components to outputs (none before
+    /// the first Start).
+    pub fn partition(&self) -> Option<&ShredPartition> {
+        self.partition.as_ref()
+    }
+
+    /// The true material of the running batch, once supplied.
+    pub fn feed(&self) -> Option<&PackMaterial> {
+        self.feed.as_ref()
+    }
+
+    /// The charge a started batch still waits for; taken once.
+    pub fn take_feed_request(&mut self) -> Option<FeedRequest> {
+        if !self.feed_requested {
+            return None;
+        }
+        self.feed_requested = false;
+        self.charge.chemistry().map(|chemistry| FeedRequest {
+            chemistry,
+            declared_kg: self.charge.mass_kg,
+        })
+    }
+
+    /// The true material of the started batch's charge. Feeding begins only
+    /// once it is here.
+    pub fn supply(&mut self, feed: PackMaterial) {
+        self.feed = Some(feed);
+        self.read_instruments();
+    }
+
+    /// The last cleared batch, taken once.
+    pub fn take_batch_end(&mut self) -> Option<ShredBatchEnd> {
+        self.batch_end.take()
     }
 
     /// A command code written to the line. Start needs a described charge.
@@ -355,12 +408,13 @@ impl ShredderLine {
             self.control.refuse(cmd);
             return Ok(());
         }
-        if self.control.apply(cmd) == Some(UnitState::Running)
-            && cmd == UnitCommand::Start
-            && let Some(chemistry) = chemistry
-        {
-            self.yields = draw_yields(chemistry, &mut self.noise);
+        if self.control.apply(cmd) == Some(UnitState::Running) && cmd == UnitCommand::Start {
+            self.partition = Some(ShredPartition::draw(&mut self.batch_noise));
+            self.ticket_error = [0.0; 6].map(|_| self.batch_noise.gauss(SCALE_SIGMA));
+            self.feed_requested = true;
+            self.feed = None;
             self.processed_kg = 0.0;
+            self.measured_processed_kg = 0.0;
             self.purged = false;
             self.airlock_s = 0.0;
         }
@@ -374,6 +428,10 @@ impl ShredderLine {
         }
         self.o2_drift.step(dt, &mut self.noise);
         self.temp_drift.step(dt, &mut self.noise);
+        self.belt_drift.step(dt, &mut self.noise);
+        for d in &mut self.scale_drift {
+            d.step(dt, &mut self.noise);
+        }
         let state = self.state();
         let sp = self.setpoints;
         let inerted = matches!(
@@ -389,7 +447,8 @@ impl ShredderLine {
         if inerted && self.vessel.o2_pct < sp.o2_alarm_pct {
             self.purged = true;
         }
-        let remaining = (self.charge.mass_kg - self.processed_kg).max(0.0);
+        let feed_kg = self.feed.as_ref().map_or(0.0, PackMaterial::total);
+        let remaining = (feed_kg - self.processed_kg).max(0.0);
         self.feeding =
             running && self.purged && self.vessel.o2_pct < sp.o2_alarm_pct && remaining > 0.0;
         let feed_tph = if self.feeding { sp.feed_rate_tph } else { 0.0 };
@@ -432,9 +491,12 @@ impl ShredderLine {
             first_order(self.dryer_pressure_mbar, pressure_target, 120.0, dt);
 
         if self.feeding {
-            self.processed_kg =
-                (self.processed_kg + feed_tph * 1000.0 * dt / 3600.0).min(self.charge.mass_kg);
-            if self.processed_kg >= self.charge.mass_kg {
+            let fed = (feed_tph * 1000.0 * dt / 3600.0).min(remaining);
+            self.processed_kg += fed;
+            let belt = 1.0 + self.belt_drift.value() + self.noise.gauss(BELT_SIGMA);
+            self.measured_processed_kg += fed * belt;
+            if fed >= remaining {
+                self.processed_kg = feed_kg;
                 self.control.complete();
             }
         }
@@ -465,15 +527,60 @@ impl ShredderLine {
     }
 
     fn clear_batch(&mut self) {
+        if let Some(feed) = self.feed.take() {
+            let outputs = self.true_outputs_of(&feed);
+            let fed = outputs.iter().fold(Material::NONE, |a, m| a.plus(m));
+            let done = if feed.total() > 0.0 {
+                (fed.total() / feed.total()).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            self.batch_end = Some(ShredBatchEnd {
+                outputs,
+                measured_kg: self.readings.outputs.to_array(),
+                measured_processed_kg: self.measured_processed_kg,
+                unprocessed: feed.minus(&feed.scaled(done)),
+            });
+        }
+        self.feed_requested = false;
+        self.partition = None;
+        self.measured_processed_kg = 0.0;
         self.charge = Charge::default();
         self.processed_kg = 0.0;
-        self.yields = Yields::default();
         self.purged = false;
         self.trip = None;
     }
 
+    fn true_outputs_of(&self, feed: &PackMaterial) -> [Material; 6] {
+        match &self.partition {
+            Some(partition) if feed.total() > 0.0 => {
+                let done = (self.processed_kg / feed.total()).clamp(0.0, 1.0);
+                partition.apply(&feed.scaled(done))
+            }
+            _ => [Material::NONE; 6],
+        }
+    }
+
+    /// What the output scales show for the true outputs so far.
+    fn measured_outputs(&self) -> Outputs {
+        let truth = match &self.feed {
+            Some(feed) => self.true_outputs_of(feed),
+            None => [Material::NONE; 6],
+        };
+        let mut kg = [0.0; 6];
+        for (i, out) in truth.iter().enumerate() {
+            let bias = 1.0 + self.scale_drift[i].value() + self.ticket_error[i];
+            kg[i] = out.total() * bias;
+        }
+        Outputs::from_array(kg)
+    }
+
     fn read_instruments(&mut self) {
-        let remaining = (self.charge.mass_kg - self.processed_kg).max(0.0);
+        let remaining = if self.state() == UnitState::Complete {
+            0.0
+        } else {
+            (self.charge.mass_kg - self.measured_processed_kg).max(0.0)
+        };
         let feed_tph = if self.feeding {
             self.setpoints.feed_rate_tph
         } else {
@@ -485,6 +592,7 @@ impl ShredderLine {
             } else {
                 0.0
             };
+        let outputs = self.measured_outputs();
         let n = &mut self.noise;
         let lel = self.h2_pct / H2_LEL_PCT * 100.0;
         let torque = if self.speed_rpm > 1.0 {
@@ -505,9 +613,9 @@ impl ShredderLine {
             },
             dryer_temp_c: self.dryer_temp_c + n.gauss(0.1),
             dryer_pressure_mbar: (self.dryer_pressure_mbar + n.gauss(0.5)).max(0.0),
-            processed_kg: self.processed_kg,
+            processed_kg: self.measured_processed_kg,
             remaining_kg: remaining,
-            outputs: Outputs::split(self.processed_kg, &self.yields),
+            outputs,
             feeding: self.feeding,
             alarms: 0,
             trip: self.trip,

@@ -4,5 +4,6 @@
 
 pub mod discharge;
 pub mod hydromet;
+pub mod material;
 pub mod mechanical;
 pub mod unit;

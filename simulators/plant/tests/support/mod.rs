@@ -4,6 +4,8 @@
 //! Each test binary uses part of this module.
 #![allow(dead_code)]
 
+pub mod ua;
+
 use remine_sim::{RunningPlant, SimConfig, start};
 use std::future::Future;
 use std::time::{Duration, Instant};
