@@ -244,7 +244,9 @@ async fn an_hour_turns_two_tonnes_of_packs_into_black_mass_and_then_products_wit
         made,
         Element::ALL
             .iter()
-            .filter_map(|e| end.closure(*e).map(|c| format!("{} {:+.2e}", e.symbol(), c)))
+            .filter_map(|e| end
+                .closure(*e)
+                .map(|c| format!("{} {:+.2e}", e.symbol(), c)))
             .collect::<Vec<_>>()
             .join(", ")
     );
