@@ -283,8 +283,9 @@ impl Ledger {
         }
     }
 
-    /// The shredder started a batch: take the discharged units of its
-    /// chemistry, oldest first, up to the declared charge; the shortfall (if
+    /// The shredder started a batch: take the discharged units that share
+    /// its process route (layered oxides together, LFP apart, as plants run
+    /// campaigns), oldest first, up to the declared charge; the shortfall (if
     /// any) is fed directly (packs discharged elsewhere).
     pub fn shred_started(&mut self, request: FeedRequest) -> PackMaterial {
         self.next_shred += 1;
@@ -294,7 +295,7 @@ impl Ledger {
         let mut kept = VecDeque::new();
         while let Some(unit) = self.discharged.pop_front() {
             let fits = declared + unit.declared_kg <= request.declared_kg * 1.001 + 0.5;
-            if unit.chemistry == request.chemistry && fits {
+            if same_route(unit.chemistry, request.chemistry) && fits {
                 declared += unit.declared_kg;
                 taken.push(unit);
             } else {
@@ -466,4 +467,10 @@ impl Ledger {
         }
         self.record("leach_ended", json!({ "batch": batch, "outputs": outputs }));
     }
+}
+
+/// Whether two chemistries go through the shredder in one campaign: the
+/// layered oxides (NMC, NCA, LMO) share a hydromet route; LFP has its own.
+fn same_route(a: Chemistry, b: Chemistry) -> bool {
+    (a == Chemistry::Lfp) == (b == Chemistry::Lfp)
 }
