@@ -38,7 +38,10 @@
 //! ```
 
 mod clock;
+mod control;
 mod error;
+pub mod faults;
+mod injector;
 pub mod lines;
 pub mod maps;
 mod modbus;
@@ -46,11 +49,13 @@ pub mod model;
 pub mod nodes;
 mod noise;
 mod plant;
+mod proxy;
 pub mod truth;
 mod uaserver;
 
 pub use clock::{MAX_STEP_S, SimClock, TICK};
 pub use error::SimError;
+pub use faults::{ActiveFault, Fault, FaultError, FaultKind, FaultRequest, LineId};
 pub use noise::Noise;
 pub use plant::{MAX_SPEED, MAX_STATIONS, RunningPlant, SimConfig, start};
 pub use uaserver::{DEMO_PASSWORD, DEMO_USER};

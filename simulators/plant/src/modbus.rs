@@ -9,9 +9,13 @@
 //! (bad count, value out of range, contradicting setpoints), 6 server busy
 //! (a load block written while the unit is not Idle), 11 gateway target
 //! failed to respond (a unit id other than the line's).
+//!
+//! Faults ([`ModbusFaults`]) act here too: an injected exception answers
+//! every request touching its signal's registers, and a frozen or spiking
+//! sensor reads its overridden value.
 
 use crate::lines::{RegisterModel, WriteRefused, lock};
-use crate::maps::{Access, RegisterMap, Table, decode, encode};
+use crate::maps::{Access, RegisterMap, SignalRef, Table, decode, encode};
 use std::future::{Ready, ready};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -23,11 +27,58 @@ use tokio_util::sync::CancellationToken;
 
 type MapOf<M> = RegisterMap<<M as RegisterModel>::Line, <M as RegisterModel>::Block>;
 
+/// Registers of one table, first to last (inclusive).
+pub(crate) type RegisterSpan = (Table, u32, u32);
+
+/// What the line's faults make it answer.
+#[derive(Debug)]
+pub(crate) struct ModbusFaults<L, B> {
+    /// Requests touching the span (every request, if `None`) get the code.
+    pub(crate) exceptions: Vec<(Option<RegisterSpan>, u8)>,
+    /// Signals that read a fixed value (frozen or spiking sensors).
+    pub(crate) overrides: Vec<(SignalRef<L, B>, f64)>,
+}
+
+impl<L, B> Default for ModbusFaults<L, B> {
+    fn default() -> Self {
+        ModbusFaults {
+            exceptions: Vec::new(),
+            overrides: Vec::new(),
+        }
+    }
+}
+
+impl<L: PartialEq + Copy, B: PartialEq + Copy> ModbusFaults<L, B> {
+    fn exception_for(&self, table: Table, start: u16, qty: u16) -> Option<ExceptionCode> {
+        let (first, last) = (
+            u32::from(start),
+            u32::from(start) + u32::from(qty.max(1)) - 1,
+        );
+        self.exceptions.iter().find_map(|(span, code)| {
+            let hit = match span {
+                None => true,
+                Some((t, a, b)) => *t == table && *a <= last && first <= *b,
+            };
+            hit.then(|| ExceptionCode::new(*code))
+        })
+    }
+
+    fn override_of(&self, signal: SignalRef<L, B>) -> Option<f64> {
+        self.overrides
+            .iter()
+            .find(|(s, _)| *s == signal)
+            .map(|(_, v)| *v)
+    }
+}
+
+type FaultsOf<M> = ModbusFaults<<M as RegisterModel>::Line, <M as RegisterModel>::Block>;
+
 /// One line's register map and model, as one client connection sees them.
 #[derive(Debug)]
 pub(crate) struct LineService<M: RegisterModel> {
     map: Arc<MapOf<M>>,
     model: Arc<Mutex<M>>,
+    faults: Arc<Mutex<FaultsOf<M>>>,
 }
 
 impl<M: RegisterModel> Clone for LineService<M> {
@@ -35,18 +86,48 @@ impl<M: RegisterModel> Clone for LineService<M> {
         LineService {
             map: Arc::clone(&self.map),
             model: Arc::clone(&self.model),
+            faults: Arc::clone(&self.faults),
         }
     }
 }
 
 impl<M: RegisterModel> LineService<M> {
-    pub(crate) fn new(map: Arc<MapOf<M>>, model: Arc<Mutex<M>>) -> Self {
-        LineService { map, model }
+    pub(crate) fn new(
+        map: Arc<MapOf<M>>,
+        model: Arc<Mutex<M>>,
+        faults: Arc<Mutex<FaultsOf<M>>>,
+    ) -> Self {
+        LineService { map, model, faults }
     }
 
     fn handle(&self, req: SlaveRequest<'static>) -> Result<Response, ExceptionCode> {
         if req.slave != self.map.unit_id() {
             return Err(ExceptionCode::GatewayTargetDevice);
+        }
+        let touched = match &req.request {
+            Request::ReadHoldingRegisters(a, n) => Some((Table::Holding, *a, *n)),
+            Request::ReadInputRegisters(a, n) => Some((Table::Input, *a, *n)),
+            Request::WriteSingleRegister(a, _) => Some((Table::Holding, *a, 1)),
+            Request::WriteMultipleRegisters(a, w) => Some((
+                Table::Holding,
+                *a,
+                u16::try_from(w.len()).unwrap_or(u16::MAX),
+            )),
+            _ => None,
+        };
+        {
+            let faults = lock(&self.faults);
+            let injected = match touched {
+                Some((table, a, n)) => faults.exception_for(table, a, n),
+                None => faults
+                    .exceptions
+                    .iter()
+                    .find(|(span, _)| span.is_none())
+                    .map(|(_, code)| ExceptionCode::new(*code)),
+            };
+            if let Some(code) = injected {
+                return Err(code);
+            }
         }
         match req.request {
             Request::ReadHoldingRegisters(addr, qty) => self
@@ -78,8 +159,11 @@ impl<M: RegisterModel> LineService<M> {
         }
         let mut words = vec![0u16; usize::from(qty)];
         let model = lock(&self.model);
+        let faults = lock(&self.faults);
         for p in self.map.overlapping(table, start, qty) {
-            let value = model.read(p.signal);
+            let value = faults
+                .override_of(p.signal)
+                .unwrap_or_else(|| model.read(p.signal));
             for (k, w) in encode(p.data_type, p.scale, value).into_iter().enumerate() {
                 let at = i64::from(p.address) + k as i64 - i64::from(start);
                 if let Some(slot) = usize::try_from(at).ok().and_then(|i| words.get_mut(i)) {

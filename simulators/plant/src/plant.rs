@@ -1,16 +1,23 @@
 //! The running plant: configuration, start-up (maps checked, ports bound,
-//! servers built), the one simulation clock that steps every model, and
-//! shutdown.
+//! servers built), the one simulation clock that steps every model, the
+//! faults, and shutdown.
+//!
+//! Each line's public port is a relay ([`crate::proxy`]) in front of its
+//! server, which listens on a private loopback port: the link faults act
+//! there. The OPC UA server still advertises the public address.
 
 use crate::SimError;
 use crate::clock::{MAX_STEP_S, SimClock, TICK, substeps};
+use crate::control::{ControlState, router};
+use crate::faults::{ActiveFault, Fault, FaultError, LineId};
+use crate::injector::{Injector, ModbusPart, PlantParts};
 use crate::lines::RegisterModel;
 use crate::lines::discharge::{DischargeLine, DischargeSignal, StationSignal};
 use crate::lines::hydromet::HydrometLine;
 use crate::lines::lock;
 use crate::lines::mechanical::MechanicalLine;
 use crate::maps::{DISCHARGE_MAP, MECHANICAL_MAP, NoBlock, RegisterMap};
-use crate::modbus::{LineService, serve};
+use crate::modbus::{LineService, ModbusFaults, serve};
 use crate::nodes::{HYDROMET_NODES, NodeList};
 use crate::truth::{Ledger, TruthBalance};
 use crate::uaserver::HydrometServer;
@@ -81,6 +88,8 @@ pub struct RunningPlant {
     stop: CancellationToken,
     opcua: Arc<HydrometServer>,
     ledger: Arc<Mutex<Ledger>>,
+    injector: Arc<Injector>,
+    control: Option<SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -110,6 +119,33 @@ impl RunningPlant {
     /// the present balance), as the ground-truth file holds it.
     pub fn truth_jsonl(&self) -> String {
         lock(&self.ledger).jsonl()
+    }
+
+    /// Where the HTTP control endpoint listens, if it was asked for.
+    pub fn control_addr(&self) -> Option<SocketAddr> {
+        self.control
+    }
+
+    /// Inject a fault (see simulators/README.md, "Faults"); it clears
+    /// itself after its duration. Returns its id. A signal or station the
+    /// plant does not have is refused, naming it.
+    pub fn inject(&self, fault: Fault) -> Result<u64, FaultError> {
+        self.injector.inject(fault)
+    }
+
+    /// Clear an active fault; false if there is none with that id.
+    pub fn clear(&self, id: u64) -> bool {
+        self.injector.clear(id)
+    }
+
+    /// Clear every active fault; returns how many there were.
+    pub fn clear_all(&self) -> usize {
+        self.injector.clear_all()
+    }
+
+    /// The active faults.
+    pub fn faults(&self) -> Vec<ActiveFault> {
+        self.injector.list()
     }
 
     /// Stop the servers and the clock and wait for them to end.
@@ -155,6 +191,15 @@ fn check_config(config: &SimConfig) -> Result<u16, SimError> {
             reason: "must be above 0 and at most 100000",
         });
     }
+    if let Some(addr) = config.control
+        && !addr.ip().is_loopback()
+    {
+        return Err(SimError::Config {
+            field: "control",
+            value: addr.to_string(),
+            reason: "the control endpoint has no authentication: loopback addresses only",
+        });
+    }
     match u16::try_from(config.stations) {
         Ok(n) if (1..=MAX_STATIONS).contains(&config.stations) => Ok(n),
         _ => Err(SimError::Config {
@@ -176,7 +221,7 @@ async fn bind(line: &'static str, addr: SocketAddr) -> Result<(TcpListener, Sock
 }
 
 /// Write the map's defaults (all RW signals that have one) in one batch.
-fn apply_defaults<M: RegisterModel>(
+pub(crate) fn apply_defaults<M: RegisterModel>(
     map: &RegisterMap<M::Line, M::Block>,
     model: &mut M,
 ) -> Result<(), SimError> {
@@ -190,7 +235,10 @@ fn apply_defaults<M: RegisterModel>(
         .map_err(|e| SimError::map(map.file(), format!("a default was refused: {e}")))
 }
 
-fn apply_node_defaults(nodes: &NodeList, line: &mut HydrometLine) -> Result<(), SimError> {
+pub(crate) fn apply_node_defaults(
+    nodes: &NodeList,
+    line: &mut HydrometLine,
+) -> Result<(), SimError> {
     for u in &nodes.units {
         for spec in &u.variables {
             if let Some(d) = spec.default {
@@ -225,11 +273,19 @@ pub async fn start(config: SimConfig) -> Result<RunningPlant, SimError> {
         crate::lines::mechanical::MechanicalSignal,
         NoBlock,
     >::parse("maps/mechanical.toml", MECHANICAL_MAP, 0)?);
-    let nodes = NodeList::parse("maps/hydromet.toml", HYDROMET_NODES)?;
+    let nodes = Arc::new(NodeList::parse("maps/hydromet.toml", HYDROMET_NODES)?);
 
-    let (discharge_listener, discharge) = bind("discharge line", config.discharge).await?;
-    let (mechanical_listener, mechanical) = bind("mechanical line", config.mechanical).await?;
-    let (hydromet_listener, hydromet) = bind("hydromet line", config.hydromet).await?;
+    let (discharge_public, discharge) = bind("discharge line", config.discharge).await?;
+    let (mechanical_public, mechanical) = bind("mechanical line", config.mechanical).await?;
+    let (hydromet_public, hydromet) = bind("hydromet line", config.hydromet).await?;
+    let private = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+    let (discharge_listener, discharge_private) = bind("discharge line", private).await?;
+    let (mechanical_listener, mechanical_private) = bind("mechanical line", private).await?;
+    let (hydromet_listener, hydromet_private) = bind("hydromet line", private).await?;
+    let control = match config.control {
+        Some(addr) => Some(bind("control endpoint", addr).await?),
+        None => None,
+    };
 
     let mut discharge_line = DischargeLine::new(stations, config.seed);
     apply_defaults(&discharge_map, &mut discharge_line)?;
@@ -246,10 +302,15 @@ pub async fn start(config: SimConfig) -> Result<RunningPlant, SimError> {
     let discharge_line = Arc::new(Mutex::new(discharge_line));
     let mechanical_line = Arc::new(Mutex::new(mechanical_line));
     let hydromet_line = Arc::new(Mutex::new(hydromet_line));
+    let discharge_faults = Arc::new(Mutex::new(ModbusFaults::default()));
+    let mechanical_faults = Arc::new(Mutex::new(ModbusFaults::default()));
+    let hydromet_overrides = Arc::new(Mutex::new(Vec::new()));
 
     // Creating the certificates takes a while on first start: off the runtime.
     let pki_dir = config.pki_dir.clone();
     let ua_line = Arc::clone(&hydromet_line);
+    let ua_nodes = Arc::clone(&nodes);
+    let ua_overrides = Arc::clone(&hydromet_overrides);
     let ua_addr = SocketAddr::new(
         if hydromet.ip().is_unspecified() {
             IpAddr::V4(Ipv4Addr::LOCALHOST)
@@ -259,7 +320,7 @@ pub async fn start(config: SimConfig) -> Result<RunningPlant, SimError> {
         hydromet.port(),
     );
     let (ua_server, opcua) = tokio::task::spawn_blocking(move || {
-        HydrometServer::build(ua_addr, &pki_dir, &nodes, ua_line)
+        HydrometServer::build(ua_addr, &pki_dir, &ua_nodes, ua_line, ua_overrides)
     })
     .await
     .map_err(|e| SimError::OpcUa(format!("building the server failed: {e}")))??;
@@ -269,16 +330,24 @@ pub async fn start(config: SimConfig) -> Result<RunningPlant, SimError> {
     let mut tasks = Vec::new();
     tasks.push(tokio::spawn(serve(
         "discharge line",
-        discharge,
+        discharge_private,
         discharge_listener,
-        LineService::new(discharge_map, Arc::clone(&discharge_line)),
+        LineService::new(
+            Arc::clone(&discharge_map),
+            Arc::clone(&discharge_line),
+            Arc::clone(&discharge_faults),
+        ),
         stop.clone(),
     )));
     tasks.push(tokio::spawn(serve(
         "mechanical line",
-        mechanical,
+        mechanical_private,
         mechanical_listener,
-        LineService::new(mechanical_map, Arc::clone(&mechanical_line)),
+        LineService::new(
+            Arc::clone(&mechanical_map),
+            Arc::clone(&mechanical_line),
+            Arc::clone(&mechanical_faults),
+        ),
         stop.clone(),
     )));
     tasks.push(tokio::spawn(async move {
@@ -286,6 +355,75 @@ pub async fn start(config: SimConfig) -> Result<RunningPlant, SimError> {
             tracing::error!(%err, "hydromet OPC UA server failed");
         }
     }));
+    // The server takes its advertised port from the listener it is given:
+    // tell it the public one, before any client gets through the relay.
+    opcua
+        .advertise_port(hydromet_private.port(), hydromet.port())
+        .await?;
+    let mut links = std::collections::BTreeMap::new();
+    for (line, public, addr, upstream) in [
+        (
+            LineId::Discharge,
+            discharge_public,
+            discharge,
+            discharge_private,
+        ),
+        (
+            LineId::Mechanical,
+            mechanical_public,
+            mechanical,
+            mechanical_private,
+        ),
+        (
+            LineId::Hydromet,
+            hydromet_public,
+            hydromet,
+            hydromet_private,
+        ),
+    ] {
+        let (link, task) = crate::proxy::start(line.name(), public, addr, upstream, stop.clone());
+        links.insert(line, link);
+        tasks.push(task);
+    }
+    let injector = Arc::new(Injector::new(PlantParts {
+        links,
+        discharge: ModbusPart {
+            map: discharge_map,
+            model: Arc::clone(&discharge_line),
+            faults: discharge_faults,
+        },
+        mechanical: ModbusPart {
+            map: mechanical_map,
+            model: Arc::clone(&mechanical_line),
+            faults: mechanical_faults,
+        },
+        hydromet: Arc::clone(&hydromet_line),
+        nodes,
+        hydromet_overrides,
+        ledger: Arc::clone(&ledger),
+        stations,
+        seed: config.seed,
+    }));
+    let control = match control {
+        Some((listener, addr)) => {
+            let app = router(ControlState {
+                injector: Arc::clone(&injector),
+                ledger: Arc::clone(&ledger),
+            });
+            let until = stop.clone();
+            tasks.push(tokio::spawn(async move {
+                let served = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move { until.cancelled().await })
+                    .await;
+                if let Err(err) = served {
+                    tracing::error!(%err, "control endpoint failed");
+                }
+            }));
+            tracing::info!(%addr, "control endpoint listening");
+            Some(addr)
+        }
+        None => None,
+    };
     tasks.push(tokio::spawn(run_clock(
         config.speed,
         discharge_line,
@@ -303,6 +441,8 @@ pub async fn start(config: SimConfig) -> Result<RunningPlant, SimError> {
         stop,
         opcua,
         ledger,
+        injector,
+        control,
         tasks,
     })
 }
@@ -350,7 +490,7 @@ async fn run_clock(
 }
 
 /// Tell the ledger which units entered and left the stations.
-fn exchange_discharge(line: &mut DischargeLine, truth: &mut Ledger) {
+pub(crate) fn exchange_discharge(line: &mut DischargeLine, truth: &mut Ledger) {
     let mut index = 1;
     while let Some(station) = line.station_mut(index) {
         if station.take_released() {
@@ -364,7 +504,7 @@ fn exchange_discharge(line: &mut DischargeLine, truth: &mut Ledger) {
 }
 
 /// Hand the shredder's cleared batch to the ledger and supply a started one.
-fn exchange_mechanical(line: &mut MechanicalLine, truth: &mut Ledger) {
+pub(crate) fn exchange_mechanical(line: &mut MechanicalLine, truth: &mut Ledger) {
     let shredder = line.line_mut();
     if let Some(end) = shredder.take_batch_end() {
         truth.shred_ended(end);
@@ -376,7 +516,7 @@ fn exchange_mechanical(line: &mut MechanicalLine, truth: &mut Ledger) {
 }
 
 /// Hand the train's cleared batch to the ledger and supply a started one.
-fn exchange_hydromet(line: &mut HydrometLine, truth: &mut Ledger) {
+pub(crate) fn exchange_hydromet(line: &mut HydrometLine, truth: &mut Ledger) {
     let train = line.train_mut();
     if let Some(end) = train.take_batch_end() {
         truth.leach_ended(end);

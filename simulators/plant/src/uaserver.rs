@@ -44,6 +44,9 @@ pub(crate) struct HydrometServer {
     manager: Arc<SimpleNodeManager>,
     pushed: Vec<(NodeId, HydroUnit, HydroVar, NodeType)>,
     line: Arc<Mutex<HydrometLine>>,
+    /// Measured variables that read a fixed value (frozen or spiking
+    /// sensors, see [`crate::faults`]).
+    overrides: Arc<Mutex<Vec<(HydroUnit, HydroVar, f64)>>>,
 }
 
 impl std::fmt::Debug for HydrometServer {
@@ -88,6 +91,7 @@ impl HydrometServer {
         pki_dir: &Path,
         nodes: &NodeList,
         line: Arc<Mutex<HydrometLine>>,
+        overrides: Arc<Mutex<Vec<(HydroUnit, HydroVar, f64)>>>,
     ) -> Result<(Server, HydrometServer), SimError> {
         let host = addr.ip().to_string();
         let url = format!("opc.tcp://{host}:{}/", addr.port());
@@ -155,6 +159,7 @@ impl HydrometServer {
             manager,
             pushed: Vec::new(),
             line,
+            overrides,
         };
         me.populate(ns, nodes);
         me.push();
@@ -276,11 +281,17 @@ impl HydrometServer {
     /// Push the read-only values to the address space (and so to subscribers).
     pub(crate) fn push(&self) {
         let values: Vec<(&NodeId, DataValue)> = {
+            let overrides = lock(&self.overrides);
             let line = lock(&self.line);
             self.pushed
                 .iter()
                 .map(|(id, unit, var, ty)| {
-                    let v = line.read(*unit, *var).unwrap_or(0.0);
+                    let v = overrides
+                        .iter()
+                        .find(|(u, x, _)| u == unit && x == var)
+                        .map(|(_, _, v)| *v)
+                        .or_else(|| line.read(*unit, *var))
+                        .unwrap_or(0.0);
                     (id, DataValue::new_now(variant(*ty, v)))
                 })
                 .collect()
@@ -292,6 +303,23 @@ impl HydrometServer {
         ) {
             tracing::warn!(%status, "could not push hydromet values");
         }
+    }
+
+    /// Make the server advertise `public` (the relay's port) in its
+    /// endpoints once it has taken `private` from its listener.
+    pub(crate) async fn advertise_port(&self, private: u16, public: u16) -> Result<(), SimError> {
+        use std::sync::atomic::Ordering;
+        let port = &self.handle.info().port;
+        for _ in 0..500 {
+            if port.load(Ordering::Relaxed) == private {
+                port.store(public, Ordering::Relaxed);
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        Err(SimError::OpcUa(format!(
+            "the server did not start listening on 127.0.0.1:{private} within 5 s"
+        )))
     }
 
     /// Stop the server.

@@ -16,7 +16,13 @@
 //! the unit's mass, `cp` 1.0 kJ/kg K, forced-air cooling `hA` 0.5 W/K per kg
 //! and `Ta` 25 C. The hottest cell runs 0.4 K per kW of heat above the bulk.
 //! Within 5 K of the maximum cell temperature the current is derated (to
-//! half at the maximum); above it the station holds by itself.
+//! half at the maximum); above it the station holds by itself. At 60 C
+//! (the trip of the domain brief) the station aborts and stays safe.
+//!
+//! A thermal event (a fault, [`Station::set_internal_heat`]) is a heat
+//! source inside the pack, as a failing cell is: the bulk and the hottest
+//! cell climb whether or not current flows, through the 50 C alarm to the
+//! trip.
 
 use super::unit::{UnitControl, UnknownCommand};
 use crate::noise::{Drift, Noise, first_order};
@@ -65,6 +71,8 @@ const HOTSPOT_K_PER_W: f64 = 0.0004;
 const DERATE_BAND_K: f64 = 5.0;
 /// Cell temperature alarm of the domain brief (3.1).
 const CELL_TEMP_ALARM_C: f64 = 50.0;
+/// Cell temperature trip of the domain brief (3.1): the station aborts.
+pub const CELL_TEMP_TRIP_C: f64 = 60.0;
 /// Insulation below this is a fault.
 const INSULATION_FAULT_MOHM: f64 = 1.0;
 /// What the insulation monitor reads with no unit connected (open circuit).
@@ -77,6 +85,8 @@ pub const ALARM_OVER_TEMPERATURE: u16 = 1;
 pub const ALARM_CELL_TEMPERATURE: u16 = 2;
 /// Alarm bit: insulation resistance below 1 MOhm.
 pub const ALARM_INSULATION: u16 = 4;
+/// Alarm bit: the station tripped (Aborted) on a cell at or above 60 C.
+pub const ALARM_THERMAL_TRIP: u16 = 8;
 
 /// The open-circuit voltage of one cell of `chemistry` at `soc` (0..1;
 /// below 0 is over-discharge), by linear interpolation of the brief's table.
@@ -204,6 +214,10 @@ pub struct Station {
     started: Option<(Chemistry, f64)>,
     /// The unit left the station and the plant has not yet been told.
     released: bool,
+    /// Heat of a thermal event inside the pack (a fault), W.
+    internal_heat_w: f64,
+    /// The station tripped on cell temperature; cleared by Reset.
+    thermal_trip: bool,
     readings: StationReadings,
     noise: Noise,
     temp_drift: Drift,
@@ -231,6 +245,8 @@ impl Station {
             hold_elapsed_s: 0.0,
             started: None,
             released: false,
+            internal_heat_w: 0.0,
+            thermal_trip: false,
             readings: StationReadings::default(),
             noise,
             temp_drift: Drift::new(0.15, 600.0),
@@ -270,6 +286,12 @@ impl Station {
         self.setpoints = setpoints;
     }
 
+    /// A heat source inside the loaded pack (a thermal event), in W; 0
+    /// ends it. It heats only a loaded unit.
+    pub fn set_internal_heat(&mut self, watts: f64) {
+        self.internal_heat_w = watts.max(0.0);
+    }
+
     /// The true state of charge (negative when over-discharged).
     pub fn soc(&self) -> f64 {
         self.soc
@@ -307,6 +329,9 @@ impl Station {
         if self.control.step(dt) == Some(UnitState::Idle) {
             self.unload();
         }
+        if self.state() == UnitState::Resetting {
+            self.thermal_trip = false;
+        }
         self.temp_drift.step(dt, &mut self.noise);
         self.insulation_drift.step(dt, &mut self.noise);
         let Some(chemistry) = self.unit.chemistry() else {
@@ -341,7 +366,8 @@ impl Station {
         self.soc -= current * dt / (3600.0 * q);
         self.v1 = first_order(self.v1, current * r1, TAU1_S, dt);
         self.v2 = first_order(self.v2, current * r2, TAU2_S, dt);
-        let heat_w = ns * (current * current * r0 + current * self.v1 + current * self.v2);
+        let heat_w = ns * (current * current * r0 + current * self.v1 + current * self.v2)
+            + self.internal_heat_w;
         let mass = self.unit.unit_mass_kg;
         let ha = HA_W_PER_K_KG * mass;
         let tau = mass * CP_J_PER_KG_K / ha;
@@ -353,6 +379,13 @@ impl Station {
             && self.readings.max_cell_temp_c > self.setpoints.max_cell_temp_c
         {
             self.control.force(UnitCommand::Hold);
+        }
+        if self.readings.max_cell_temp_c >= CELL_TEMP_TRIP_C
+            && !self.thermal_trip
+            && self.control.force(UnitCommand::Abort)
+        {
+            self.thermal_trip = true;
+            self.readings.alarms |= ALARM_THERMAL_TRIP;
         }
     }
 
@@ -421,6 +454,9 @@ impl Station {
         }
         if r.insulation_mohm < INSULATION_FAULT_MOHM {
             r.alarms |= ALARM_INSULATION;
+        }
+        if self.thermal_trip {
+            r.alarms |= ALARM_THERMAL_TRIP;
         }
         self.readings = r;
     }

@@ -661,6 +661,16 @@ impl HydrometTrain {
         self.free_acid_g_l = self.setpoints.acid_mol_l * H2SO4_G_PER_MOL;
     }
 
+    /// The power failed: every unit is Idle again and a batch under way
+    /// ends where it is (what dissolved so far goes to the effluent and the
+    /// products made so far stay made).
+    pub fn power_lost(&mut self) {
+        if self.draws.is_some() && self.material.is_some() {
+            self.final_outputs = self.true_outputs();
+        }
+        self.clear_batch();
+    }
+
     fn clear_batch(&mut self) {
         if self.draws.is_some() {
             self.batch_end = Some(HydroBatchEnd {

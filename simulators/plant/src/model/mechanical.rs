@@ -13,6 +13,14 @@
 //! Shredding releases hydrogen (0.04 Nm3 per tonne fed), diluted by the
 //! chamber's gas flow.
 //!
+//! The off-gas leaves through a dust filter: clean, it shows 8 mbar at the
+//! full 200 Nm3/h (dP grows with the square of the flow). Two faults act on
+//! the physics ([`ShredderLine::set_faults`]): an extra air leak into the
+//! chamber (Nm3/h, an O2 leak) and a blocking filter whose fouling adds dP
+//! at a rate; the fouled filter throttles the nitrogen sweep, to half at
+//! 40 mbar of fouling, and sets an alarm at 25 mbar dP. Clearing the
+//! blocked-filter fault stands for a filter change: the fouling is gone.
+//!
 //! Material: on Start the line asks the plant for the charge it was told of
 //! ([`ShredderLine::take_feed_request`]); the plant supplies the true
 //! material of the packs ([`ShredderLine::supply`]), and feeding waits for
@@ -57,6 +65,23 @@ pub const ALARM_LEL: u16 = 2;
 pub const ALARM_CHAMBER_TEMPERATURE: u16 = 4;
 /// Alarm bit: the line tripped (see the trip cause).
 pub const ALARM_TRIPPED: u16 = 8;
+/// Alarm bit: the off-gas filter's dP at or above 25 mbar.
+pub const ALARM_FILTER_DP: u16 = 16;
+const FILTER_CLEAN_MBAR: f64 = 8.0;
+const FILTER_NOMINAL_NM3H: f64 = 200.0;
+const FILTER_ALARM_MBAR: f64 = 25.0;
+/// Fouling at which the filter halves the nitrogen sweep.
+const FILTER_HALF_FLOW_MBAR: f64 = 40.0;
+
+/// Faults acting on the line's physics (none by default).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct MechanicalFaults {
+    /// Extra air leaking into the chamber, Nm3/h.
+    pub air_leak_nm3h: f64,
+    /// How fast the off-gas filter fouls, mbar per simulated minute; 0:
+    /// the filter is (or was just changed) clean.
+    pub filter_fouling_mbar_per_min: f64,
+}
 
 /// Why the line tripped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,6 +262,7 @@ pub struct MechanicalReadings {
     pub belt_kgph: f64,
     pub dryer_temp_c: f64,
     pub dryer_pressure_mbar: f64,
+    pub filter_dp_mbar: f64,
     pub processed_kg: f64,
     pub remaining_kg: f64,
     pub outputs: Outputs,
@@ -277,6 +303,9 @@ pub struct ShredderLine {
     feeding: bool,
     airlock_s: f64,
     trip: Option<TripCause>,
+    faults: MechanicalFaults,
+    filter_fouling_mbar: f64,
+    filter_dp_mbar: f64,
     readings: MechanicalReadings,
     noise: Noise,
     o2_drift: Drift,
@@ -310,6 +339,9 @@ impl ShredderLine {
             feeding: false,
             airlock_s: 0.0,
             trip: None,
+            faults: MechanicalFaults::default(),
+            filter_fouling_mbar: 0.0,
+            filter_dp_mbar: 0.0,
             readings: MechanicalReadings::default(),
             noise,
             o2_drift: Drift::new(0.04, 300.0),
@@ -421,6 +453,28 @@ impl ShredderLine {
         Ok(())
     }
 
+    /// Set the faults acting on the physics; a filter fault cleared (rate
+    /// 0) is a filter change.
+    pub fn set_faults(&mut self, faults: MechanicalFaults) {
+        self.faults = MechanicalFaults {
+            air_leak_nm3h: faults.air_leak_nm3h.max(0.0),
+            filter_fouling_mbar_per_min: faults.filter_fouling_mbar_per_min.max(0.0),
+        };
+        if self.faults.filter_fouling_mbar_per_min == 0.0 {
+            self.filter_fouling_mbar = 0.0;
+        }
+    }
+
+    pub fn faults(&self) -> MechanicalFaults {
+        self.faults
+    }
+
+    /// The power failed: a batch under way ends where it is (its outputs so
+    /// far and the unprocessed rest are handed over as at a Reset).
+    pub fn power_lost(&mut self) {
+        self.clear_batch();
+    }
+
     /// Advance `dt` simulated seconds (the caller sub-steps to about a second).
     pub fn step(&mut self, dt: f64) {
         if self.control.step(dt) == Some(UnitState::Idle) {
@@ -460,13 +514,21 @@ impl ShredderLine {
                 leak = AIRLOCK_OPEN_NM3H;
             }
         }
+        self.filter_fouling_mbar += self.faults.filter_fouling_mbar_per_min * dt / 60.0;
+        let throttle = 1.0 / (1.0 + self.filter_fouling_mbar / FILTER_HALF_FLOW_MBAR);
         let (n2, leak) = match state {
-            _ if inerted => (sp.n2_flow_nm3h, leak),
+            _ if inerted => (sp.n2_flow_nm3h * throttle, leak),
             UnitState::Idle => (0.0, IDLE_VENTILATION_NM3H),
             _ => (0.0, LEAK_NM3H),
         };
+        let leak = leak + self.faults.air_leak_nm3h;
         self.vessel.step(n2, 0.0, leak, dt);
         let gas = n2 + leak;
+        self.filter_dp_mbar = if inerted {
+            FILTER_CLEAN_MBAR * (gas / FILTER_NOMINAL_NM3H).powi(2) + self.filter_fouling_mbar
+        } else {
+            0.0
+        };
         let h2_steady = 100.0 * H2_NM3_PER_T * feed_tph / gas.max(1e-9);
         self.h2_pct = first_order(
             self.h2_pct,
@@ -613,6 +675,7 @@ impl ShredderLine {
             },
             dryer_temp_c: self.dryer_temp_c + n.gauss(0.1),
             dryer_pressure_mbar: (self.dryer_pressure_mbar + n.gauss(0.5)).max(0.0),
+            filter_dp_mbar: (self.filter_dp_mbar + n.gauss(0.05)).max(0.0),
             processed_kg: self.measured_processed_kg,
             remaining_kg: remaining,
             outputs,
@@ -631,6 +694,9 @@ impl ShredderLine {
         }
         if self.trip.is_some() {
             r.alarms |= ALARM_TRIPPED;
+        }
+        if self.filter_dp_mbar >= FILTER_ALARM_MBAR {
+            r.alarms |= ALARM_FILTER_DP;
         }
         self.readings = r;
     }
