@@ -56,6 +56,9 @@ pub enum Command {
         /// The configuration file `serve` would use.
         config: PathBuf,
     },
+    /// Run the plant simulator alone (Modbus TCP and OPC UA servers, a
+    /// control endpoint for faults), or inject, list and clear its faults.
+    Sim(Box<SimArgs>),
     /// Battery passports.
     Passport {
         #[command(subcommand)]
@@ -90,6 +93,118 @@ pub struct DemoArgs {
     /// Seed of the simulator's noise and yields.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SimArgs {
+    #[command(subcommand)]
+    pub command: Option<SimCommand>,
+    #[command(flatten)]
+    pub run: SimRunArgs,
+}
+
+/// Where the simulator listens and how it runs (`remine sim` alone).
+#[derive(Debug, Args)]
+pub struct SimRunArgs {
+    /// Address of the discharge line (Modbus TCP, unit 1).
+    #[arg(long, default_value = "127.0.0.1:5020")]
+    pub discharge: SocketAddr,
+    /// Address of the mechanical line (Modbus TCP, unit 2).
+    #[arg(long, default_value = "127.0.0.1:5021")]
+    pub mechanical: SocketAddr,
+    /// Address of the hydrometallurgy line (OPC UA).
+    #[arg(long, default_value = "127.0.0.1:4855")]
+    pub hydromet: SocketAddr,
+    /// Address of the HTTP control endpoint (faults, ground truth); loopback only.
+    #[arg(long, default_value = "127.0.0.1:5099")]
+    pub control: SocketAddr,
+    /// Seed of every random draw: the same seed gives the same run.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Simulated time runs this many times faster than wall time (1 to 1000).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_sim_speed)]
+    pub speed: f64,
+    /// Number of discharge stations.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub stations: u16,
+    /// Where the OPC UA server keeps its certificates.
+    #[arg(long, default_value = "remine-data/sim-pki")]
+    pub pki: PathBuf,
+    /// Append the ground truth (true element masses of every movement) to
+    /// this JSON-lines file.
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
+    /// Stop after this long (e.g. 30s, 5m); without it, run until Ctrl-C.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// Inject a fault into a running simulator.
+    Fault(SimFaultArgs),
+    /// List the active faults.
+    Faults {
+        #[command(flatten)]
+        control: ControlUrl,
+    },
+    /// Clear one fault by id, or every fault.
+    Clear {
+        /// The fault's id (as `fault` printed it); without it, all faults.
+        id: Option<u64>,
+        #[command(flatten)]
+        control: ControlUrl,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ControlUrl {
+    /// The simulator's control endpoint.
+    #[arg(long = "control", default_value = "http://127.0.0.1:5099")]
+    pub url: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SimFaultArgs {
+    /// drop, hang, slow, exception, power_cycle, freeze, spike,
+    /// thermal_event, o2_leak or blocked_filter.
+    pub kind: String,
+    /// The line: discharge, mechanical or hydromet.
+    #[arg(long)]
+    pub line: Option<String>,
+    /// The signal (freeze, spike, exception), as the line's map names it.
+    #[arg(long)]
+    pub signal: Option<String>,
+    /// The value a spiking signal reads.
+    #[arg(long, allow_negative_numbers = true)]
+    pub value: Option<f64>,
+    /// The Modbus exception code.
+    #[arg(long)]
+    pub code: Option<u8>,
+    /// How much slower each answer comes (slow), e.g. 500ms.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub delay: Option<Duration>,
+    /// How long the line stays dark (power_cycle), e.g. 5s.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub off: Option<Duration>,
+    /// The discharge station (thermal_event).
+    #[arg(long)]
+    pub station: Option<u16>,
+    /// Heat inside the pack (thermal_event), kW.
+    #[arg(long)]
+    pub heat_kw: Option<f64>,
+    /// Air leaking into the shredder (o2_leak), Nm3/h.
+    #[arg(long)]
+    pub leak_nm3h: Option<f64>,
+    /// How fast the filter fouls (blocked_filter), mbar per minute.
+    #[arg(long)]
+    pub rate_mbar_per_min: Option<f64>,
+    /// Clear the fault by itself after this long, e.g. 30s.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    #[command(flatten)]
+    pub control: ControlUrl,
 }
 
 #[derive(Debug, Args)]
@@ -147,6 +262,15 @@ fn parse_speed(s: &str) -> Result<f64, String> {
         Ok(v)
     } else {
         Err(format!("speed {v} is outside 0.1..10000"))
+    }
+}
+
+fn parse_sim_speed(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+    if v.is_finite() && (1.0..=1000.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("speed {v} is outside 1..=1000"))
     }
 }
 

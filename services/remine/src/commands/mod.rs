@@ -4,9 +4,10 @@ mod audit;
 mod demo;
 mod passport;
 mod serve;
+mod sim;
 mod user;
 
-use crate::cli::{AuditCommand, Cli, Command, PassportCommand, UserCommand};
+use crate::cli::{AuditCommand, Cli, Command, PassportCommand, SimCommand, UserCommand};
 use std::process::ExitCode;
 
 /// The database file `serve` and the admin commands use in --data.
@@ -25,6 +26,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             db,
         } => user::token(&db, &name, valid_for).await,
         Command::Check { config } => serve::check(&config),
+        Command::Sim(args) => match args.command {
+            None => sim::run(args.run).await,
+            Some(SimCommand::Fault(fault)) => sim::fault(fault).await,
+            Some(SimCommand::Faults { control }) => sim::faults(&control.url).await,
+            Some(SimCommand::Clear { id, control }) => sim::clear(&control.url, id).await,
+        },
         Command::Audit {
             command: AuditCommand::Verify,
             db,
