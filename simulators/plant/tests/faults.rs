@@ -637,3 +637,34 @@ async fn a_control_endpoint_off_loopback_is_refused() {
         "{refused:?}"
     );
 }
+
+#[tokio::test]
+async fn a_power_cycle_mid_batch_keeps_every_element_in_the_ground_truth() {
+    let (plant, _pki) = plant(1000.0).await;
+    let mut m = connect(plant.mechanical_addr(), MECHANICAL).await;
+    shred(&mut m).await;
+    until("some of the charge to be shredded", &mut m, async |m| {
+        f32_in(m, 26).await > 300.0
+    })
+    .await;
+    inject(
+        &plant,
+        FaultKind::PowerCycle {
+            line: LineId::Mechanical,
+            off_s: 0.2,
+        },
+    );
+    let truth = plant.truth();
+    assert!(
+        truth.shredded_kg > 300.0,
+        "the part shredded was handed over: {truth:?}"
+    );
+    for e in remine_domain::Element::ALL {
+        if let Some(closure) = truth.closure(e) {
+            assert!(
+                closure.abs() < 1e-9,
+                "{e:?} closure {closure} after the power cycle"
+            );
+        }
+    }
+}
