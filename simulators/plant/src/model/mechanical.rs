@@ -560,6 +560,7 @@ impl ShredderLine {
             if fed >= remaining {
                 self.processed_kg = feed_kg;
                 self.control.complete();
+                self.feeding = false;
             }
         }
         self.check_trips(inerted);
