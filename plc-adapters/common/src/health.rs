@@ -1,11 +1,17 @@
-//! The health of one link (a Modbus device, an OPC UA server), for a comms-loss alarm.
+//! The health of one link (a Modbus device, an OPC UA server), and its comms-loss alarm.
 //!
 //! Both adapters count the same way: a link is connected while it answers;
 //! every failed attempt since the last answer counts; the last error and its
 //! time are kept after recovery; a recovery counts only if the link had
 //! answered before (the first connect is not a reconnect).
+//!
+//! The link is down from its first failure (a refused connect at start-up
+//! counts; merely waiting for the first answer does not) until it answers
+//! again. The comms-loss alarm is raised once it has been down for the
+//! alarm delay, with that moment as its time, and cleared when it answers.
 
 use chrono::{DateTime, Utc};
+use std::time::{Duration, SystemTime};
 
 /// What is known about one link. Each adapter copies it into its public
 /// status type (`DeviceStatus`, `ServerStatus`).
@@ -17,10 +23,23 @@ pub struct LinkHealth {
     last_error_at: Option<DateTime<Utc>>,
     reconnects: u64,
     consecutive_failures: u32,
+    alarm_delay: Duration,
+    down_since: Option<SystemTime>,
+    comms_alarm: Option<SystemTime>,
 }
 
 impl LinkHealth {
-    /// The link answered. True when it was down until now: it came up, or back.
+    /// A link whose comms-loss alarm is raised after `alarm_delay` down
+    /// (zero: at the first failure).
+    pub fn new(alarm_delay: Duration) -> LinkHealth {
+        LinkHealth {
+            alarm_delay,
+            ..LinkHealth::default()
+        }
+    }
+
+    /// The link answered. True when it was down until now: it came up, or
+    /// back. Clears the comms-loss alarm.
     pub fn answered(&mut self) -> bool {
         let came_up = !self.connected;
         if came_up && self.ever_connected {
@@ -29,18 +48,57 @@ impl LinkHealth {
         self.ever_connected = true;
         self.connected = true;
         self.consecutive_failures = 0;
+        self.down_since = None;
+        self.comms_alarm = None;
         came_up
     }
 
-    /// A connection attempt or a request failed, or the link broke. True when
-    /// this is the first failure since the link last answered.
-    pub fn failed(&mut self, why: String) -> bool {
+    /// A connection attempt or a request failed, or the link broke, at
+    /// `now`. True when this is the first failure since the link last
+    /// answered.
+    pub fn failed_at(&mut self, why: String, now: SystemTime) -> bool {
         let first = self.consecutive_failures == 0;
         self.connected = false;
         self.last_error = Some(why);
-        self.last_error_at = Some(Utc::now());
+        self.last_error_at = Some(DateTime::<Utc>::from(now));
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+        self.down_since.get_or_insert(now);
         first
+    }
+
+    /// [`LinkHealth::failed_at`] now.
+    pub fn failed(&mut self, why: String) -> bool {
+        self.failed_at(why, SystemTime::now())
+    }
+
+    /// Raises the comms-loss alarm if the link has been down for the alarm
+    /// delay by `now`; returns the alarm's time when it was raised by this call.
+    pub fn raise_alarm_if_due(&mut self, now: SystemTime) -> Option<SystemTime> {
+        if self.comms_alarm.is_some() {
+            return None;
+        }
+        let due = self.down_since?.checked_add(self.alarm_delay)?;
+        if due <= now {
+            self.comms_alarm = Some(due);
+            Some(due)
+        } else {
+            None
+        }
+    }
+
+    /// When the comms-loss alarm was raised (the moment the link had been
+    /// down for the alarm delay), while it is raised.
+    pub fn comms_alarm(&self) -> Option<SystemTime> {
+        self.comms_alarm
+    }
+
+    /// Since when the link has been down, while it is.
+    pub fn down_since(&self) -> Option<SystemTime> {
+        self.down_since
+    }
+
+    pub fn alarm_delay(&self) -> Duration {
+        self.alarm_delay
     }
 
     /// The link was closed on purpose (shut down) or dropped without a
@@ -121,6 +179,73 @@ mod tests {
     #[test]
     fn answering_again_after_a_disconnect_is_a_reconnect() {
         check("ada", (true, 1, 0));
+    }
+
+    /// Fails at t = 0 on a link with `delay_ms`, then asks at each of
+    /// `asks_ms` whether the alarm is raised; expects the alarm's time (ms
+    /// after the failure) or none at each.
+    fn check_alarm(delay_ms: u64, asks_ms: &[u64], expected: &[Option<u64>]) {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let ms = Duration::from_millis;
+        let mut h = LinkHealth::new(ms(delay_ms));
+        h.answered();
+        h.failed_at("gone".into(), t0);
+        let got: Vec<Option<u64>> = asks_ms
+            .iter()
+            .map(|&t| {
+                h.raise_alarm_if_due(t0 + ms(t));
+                h.comms_alarm()
+                    .and_then(|a| a.duration_since(t0).ok())
+                    .map(|d| d.as_millis() as u64)
+            })
+            .collect();
+        assert_eq!(got, expected, "delay {delay_ms} ms, asked at {asks_ms:?}");
+    }
+
+    #[test]
+    fn without_a_delay_the_alarm_is_raised_at_the_first_failure() {
+        check_alarm(0, &[0, 5], &[Some(0), Some(0)]);
+    }
+
+    #[test]
+    fn the_alarm_waits_for_the_delay_and_is_dated_when_it_ran_out() {
+        check_alarm(
+            500,
+            &[0, 499, 500, 900],
+            &[None, None, Some(500), Some(500)],
+        );
+        check_alarm(500, &[0, 2000], &[None, Some(500)]);
+    }
+
+    #[test]
+    fn the_delay_counts_from_the_first_failure_not_the_last() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let ms = Duration::from_millis;
+        let mut h = LinkHealth::new(ms(300));
+        h.failed_at("refused".into(), t0);
+        h.failed_at("refused".into(), t0 + ms(200));
+        assert_eq!(h.raise_alarm_if_due(t0 + ms(300)), Some(t0 + ms(300)));
+        assert_eq!(h.raise_alarm_if_due(t0 + ms(400)), None, "raised once");
+        assert_eq!(h.down_since(), Some(t0));
+    }
+
+    #[test]
+    fn an_answer_clears_the_alarm_and_the_down_time() {
+        let mut h = LinkHealth::new(Duration::ZERO);
+        h.failed("refused".into());
+        assert!(h.raise_alarm_if_due(SystemTime::now()).is_some());
+        h.answered();
+        assert_eq!((h.comms_alarm(), h.down_since()), (None, None));
+        assert_eq!(h.raise_alarm_if_due(SystemTime::now()), None);
+    }
+
+    #[test]
+    fn a_link_that_never_failed_raises_no_alarm() {
+        let mut h = LinkHealth::new(Duration::ZERO);
+        assert_eq!(h.raise_alarm_if_due(SystemTime::now()), None);
+        h.answered();
+        h.disconnected();
+        assert_eq!(h.raise_alarm_if_due(SystemTime::now()), None);
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //!
 //! Both adapters serve the domain's [`TagIo`](remine_domain::ports::TagIo)
 //! port from a [`Cache`] of readings (value, quality, source and server
-//! timestamps; a bad quality keeps the last value as stale), keep the
-//! [`LinkHealth`] of every device or server for a comms-loss alarm, reconnect
+//! timestamps; a bad quality keeps the last value as stale), keep a [`Link`]
+//! per device or server (its [`LinkHealth`], the comms-loss alarm raised
+//! after a configurable time down, and the [`LinkStats`] counters and
+//! round-trip histogram behind the domain's `DeviceStats`), reconnect
 //! with the capped exponential [`Backoff`] with jitter, run one task per link
 //! under [`Workers`], and accept only the value kinds [`write_bool`] and
 //! [`write_number`] allow. Their tag maps share the checks in [`tagmap`]:
@@ -45,6 +47,8 @@ mod backoff;
 mod cache;
 mod error;
 mod health;
+mod link;
+pub mod stats;
 pub mod tagmap;
 #[cfg(feature = "test-support")]
 pub mod test_support;
@@ -55,6 +59,8 @@ pub use backoff::Backoff;
 pub use cache::Cache;
 pub use error::TagMapError;
 pub use health::LinkHealth;
+pub use link::{Link, watch_alarms};
+pub use stats::{ErrorKind, LinkStats};
 pub use tagmap::{Checker, Millis, Number, WriteLimits};
 pub use workers::Workers;
 pub use write::{write_bool, write_number};

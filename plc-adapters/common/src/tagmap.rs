@@ -36,6 +36,15 @@ pub fn parse_toml<T: DeserializeOwned>(text: &str, source: &str) -> Result<T, Ta
     })
 }
 
+/// Whether `name` is usable as the name of a link (or of anything a tag
+/// names, such as a poll group): letters, digits, `_`, `-` and `.`, not empty.
+pub fn is_link_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
 /// A number field: TOML keeps integers and floats apart, and a scale of `1`
 /// or a limit of `90` is as good as `1.0` or `90.0`.
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq)]
@@ -98,6 +107,9 @@ impl Millis {
 const RECONNECT_MIN_MS: Millis = Millis::new(100, 10..=600_000);
 /// `reconnect_max_ms`: the cap of the reconnect delay.
 const RECONNECT_MAX_MS: Millis = Millis::new(10_000, 10..=600_000);
+
+/// `comms_alarm_delay_ms`: how long a link is down before its comms-loss alarm.
+const COMMS_ALARM_DELAY_MS: Millis = Millis::new(0, 0..=3_600_000);
 
 /// Checks the fields of one tag map and names the file, item and field of
 /// every mistake. `link` is what the tags are read through: `"device"` or
@@ -177,11 +189,7 @@ impl<'a> Checker<'a> {
     /// known to be usable: letters, digits, `_`, `-` and `.`, not empty.
     pub fn link_item(&self, name: &str) -> Result<String, TagMapError> {
         let item = format!("{} '{name}'", self.link);
-        let valid = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-        if valid {
+        if is_link_name(name) {
             Ok(item)
         } else {
             Err(self.err(
@@ -218,6 +226,12 @@ impl<'a> Checker<'a> {
             ));
         }
         Ok((min, max))
+    }
+
+    /// The optional `comms_alarm_delay_ms` of a link: 0 (raise at the first
+    /// failure) when absent, at most an hour.
+    pub fn comms_alarm_delay(&self, item: &str, ms: Option<i64>) -> Result<Duration, TagMapError> {
+        self.millis(item, "comms_alarm_delay_ms", ms, COMMS_ALARM_DELAY_MS)
     }
 
     /// Checks the tag tables in order, numbering them from 1, refusing a
@@ -412,6 +426,17 @@ mod tests {
         check(
             C.reconnect("x", Some(500), Some(200)),
             "plant.toml: x: field 'reconnect_min_ms': 500 is above reconnect_max_ms 200",
+        );
+    }
+
+    #[test]
+    fn the_comms_alarm_delay_defaults_to_at_once_and_is_at_most_an_hour() {
+        let ms = Duration::from_millis;
+        assert_eq!(C.comms_alarm_delay("x", None), Ok(ms(0)));
+        assert_eq!(C.comms_alarm_delay("x", Some(3_600_000)), Ok(ms(3_600_000)));
+        check(
+            C.comms_alarm_delay("x", Some(-1)),
+            "plant.toml: x: field 'comms_alarm_delay_ms': -1 is outside 0..=3600000",
         );
     }
 

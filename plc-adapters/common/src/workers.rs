@@ -33,6 +33,15 @@ impl Workers {
         Workers { cancel, tasks }
     }
 
+    /// Spawns one more task, `task(cancel)`, stopped with the others.
+    pub fn also<F, Fut>(&mut self, runtime: &Handle, task: F)
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.push(runtime.spawn(task(self.cancel.clone())));
+    }
+
     /// Cancels every task and waits up to `grace` for each to end; `what`
     /// names one task in the warning about a task that does not (`a Modbus
     /// poller`).

@@ -1,12 +1,18 @@
-//! The running adapter: one poller task per device, the reading cache, and the write path.
+//! The running adapter: per device, a connector task per TCP connection and
+//! a poller task per poll group; the reading cache; and the write path.
 //!
-//! A poller connects (never blocking `start`), reads its device's poll plan
-//! every poll interval, and feeds the cache. A transport error or a timeout
-//! drops the connection, turns the device's tags bad (keeping their values as
-//! stale) and reconnects with capped exponential backoff, forever. A Modbus
-//! exception only marks the tags of the request that drew it. Writes share the
-//! device's connection: they are checked before anything reaches the wire,
-//! then written, read back and compared.
+//! Connectors open the device's `connections` (never blocking `start`) and
+//! reopen any that is lost, with capped exponential backoff, forever. Each
+//! poll group reads its plan every interval, its requests spread over the
+//! open connections and run concurrently (one request in flight per
+//! connection, as Modbus TCP devices expect). A transport error or a timeout
+//! drops the connection that carried the request and turns that request's
+//! tags bad (keeping their values as stale); the other connections carry the
+//! next cycles. When no connection is left the device is down: all its tags
+//! turn bad and the link health counts a failure. A Modbus exception only
+//! marks the tags of the request that drew it. Writes go over one open
+//! connection: they are checked before anything reaches the wire, then
+//! written, read back and compared.
 
 use crate::ModbusError;
 use crate::codec::{self, Raw};
@@ -14,14 +20,16 @@ use crate::config::{DeviceConfig, ModbusConfig, Table, TagConfig};
 use crate::plan::{Block, plan};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use remine_domain::ports::{TagError, TagIo};
+use remine_domain::ports::{DeviceStats, DeviceStatsSource, TagError, TagIo};
 use remine_domain::{Access, BadReason, TagInfo, TagName, TagReading, TagValue};
-use remine_plc_common::{Backoff, Cache, LinkHealth, Workers};
+use remine_plc_common::{Backoff, Cache, ErrorKind, Link, Workers};
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::net::TcpStream;
+use tokio::sync::{Notify, watch};
 use tokio::time::{MissedTickBehavior, timeout};
 use tokio_modbus::Slave;
 use tokio_modbus::client::{Client, Context, Reader, Writer, tcp};
@@ -42,6 +50,10 @@ pub struct DeviceStatus {
     pub reconnects: u64,
     /// Failed attempts since the last answered request.
     pub consecutive_failures: u32,
+    /// When the comms-loss alarm was raised, while it is: the moment the
+    /// device had been unreachable for its `comms_alarm_delay_ms`. Cleared
+    /// when it answers again.
+    pub comms_alarm: Option<SystemTime>,
 }
 
 /// Modbus TCP behind the [`TagIo`] port. Dropping it stops its pollers;
@@ -58,11 +70,33 @@ struct Inner {
 }
 
 struct Device {
-    /// `None` while disconnected; the poller reconnects.
-    link: tokio::sync::Mutex<Option<Context>>,
-    health: Mutex<LinkHealth>,
-    blocks: Vec<Block>,
+    /// The device's TCP connections; each carries one request at a time.
+    conns: Vec<Conn>,
+    /// How many connections are open; pollers wait while it is 0.
+    open: watch::Sender<usize>,
+    health: Link,
+    /// The poll groups that have tags: the default group (tags naming none)
+    /// first, if it has any.
+    groups: Vec<Group>,
     tags: Vec<usize>,
+}
+
+/// One TCP connection of a device.
+struct Conn {
+    /// `None` while closed; its connector reopens it.
+    ctx: tokio::sync::Mutex<Option<Context>>,
+    /// Wakes the connector when the connection is dropped.
+    dropped: Notify,
+    /// A request was answered since the connection opened: the next
+    /// reconnect starts again at the shortest delay.
+    answered: AtomicBool,
+}
+
+/// The tags of one poll group and how often they are read.
+struct Group {
+    name: Option<String>,
+    interval: Duration,
+    blocks: Vec<Block>,
 }
 
 /// Why a device's link was given up.
@@ -77,11 +111,21 @@ impl ModbusAdapter {
     pub fn start(config: ModbusConfig) -> Result<ModbusAdapter, ModbusError> {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|e| ModbusError::NoRuntime(e.to_string()))?;
-        let devices = (0..config.devices().len())
-            .map(|d| Device {
-                link: tokio::sync::Mutex::new(None),
-                health: Mutex::new(LinkHealth::default()),
-                blocks: plan(&config, d),
+        let devices = config
+            .devices()
+            .iter()
+            .enumerate()
+            .map(|(d, cfg)| Device {
+                conns: (0..cfg.connections())
+                    .map(|_| Conn {
+                        ctx: tokio::sync::Mutex::new(None),
+                        dropped: Notify::new(),
+                        answered: AtomicBool::new(false),
+                    })
+                    .collect(),
+                open: watch::Sender::new(0),
+                health: Link::new("modbus", cfg.name(), cfg.comms_alarm_delay()),
+                groups: groups(&config, d, cfg),
                 tags: config
                     .tags()
                     .iter()
@@ -96,12 +140,19 @@ impl ModbusAdapter {
             config,
             devices,
         });
-        let workers = Workers::spawn(&runtime, inner.devices.len(), |d, cancel| {
+        let mut workers = Workers::spawn(&runtime, inner.devices.len(), |d, cancel| {
             let inner = inner.clone();
             async move {
                 cancel.run_until_cancelled(run_device(&inner, d)).await;
                 inner.close(d).await;
             }
+        });
+        let watched = inner.clone();
+        workers.also(&runtime, |cancel| async move {
+            let links: Vec<&Link> = watched.devices.iter().map(|d| &d.health).collect();
+            cancel
+                .run_until_cancelled(remine_plc_common::watch_alarms(&links))
+                .await;
         });
         Ok(ModbusAdapter { inner, workers })
     }
@@ -121,7 +172,7 @@ impl ModbusAdapter {
             .iter()
             .zip(&self.inner.devices)
             .map(|(cfg, d)| {
-                let health = lock(&d.health);
+                let health = d.health.health();
                 DeviceStatus {
                     device: cfg.name().to_string(),
                     connected: health.connected(),
@@ -129,6 +180,7 @@ impl ModbusAdapter {
                     last_error_at: health.last_error_at(),
                     reconnects: health.reconnects(),
                     consecutive_failures: health.consecutive_failures(),
+                    comms_alarm: health.comms_alarm(),
                 }
             })
             .collect()
@@ -157,11 +209,14 @@ impl ModbusAdapter {
         }
         let raw = codec::encode(t, value)?;
 
-        let mut link = device.link.lock().await;
+        let d = inner.tag_device(i);
+        let Some((k, mut link)) = device.open_conn().await else {
+            return Err(TagError::NotConnected { tag: tag.clone() });
+        };
         let Some(ctx) = link.as_mut() else {
             return Err(TagError::NotConnected { tag: tag.clone() });
         };
-        match write_and_verify(ctx, t, &raw, cfg.request_timeout()).await {
+        match write_and_verify(&device.health, ctx, t, &raw, cfg.request_timeout()).await {
             Ok(read) => {
                 inner.cache.set_good([(i, read)], Utc::now());
                 tracing::info!(value = %value, "written and verified");
@@ -183,7 +238,7 @@ impl ModbusAdapter {
                 *link = None;
                 drop(link);
                 let why = lost.why.clone();
-                inner.lost(inner.tag_device(i), lost);
+                inner.dropped(d, k, lost, &[i]);
                 Err(TagError::Failed {
                     tag: tag.clone(),
                     why,
@@ -209,6 +264,16 @@ impl fmt::Debug for ModbusAdapter {
     }
 }
 
+impl DeviceStatsSource for ModbusAdapter {
+    fn device_stats(&self) -> Vec<DeviceStats> {
+        self.inner
+            .devices
+            .iter()
+            .map(|d| d.health.device_stats())
+            .collect()
+    }
+}
+
 #[async_trait]
 impl TagIo for ModbusAdapter {
     fn catalogue(&self) -> Vec<TagInfo> {
@@ -224,10 +289,6 @@ impl TagIo for ModbusAdapter {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Inner {
     fn tag_device(&self, tag: usize) -> usize {
         self.config
@@ -240,7 +301,8 @@ impl Inner {
         self.config.devices().get(d).map_or("?", DeviceConfig::name)
     }
 
-    /// Records a lost link: tags bad with stale values, status updated.
+    /// The device is down (no connection open, and opening one failed, or
+    /// the last one was dropped): tags bad with stale values, health updated.
     fn lost(&self, d: usize, lost: Lost) {
         let Some(device) = self.devices.get(d) else {
             return;
@@ -249,16 +311,45 @@ impl Inner {
             .set_bad(device.tags.iter().copied(), &lost.reason);
         let name = self.device_name(d);
         // Warn when the link goes; the retries that follow only repeat it.
-        if lock(&device.health).failed(lost.why.clone()) {
+        if device.health.failed(lost.why.clone()) {
             tracing::warn!(device = %name, why = %lost.why, "Modbus link lost");
         } else {
             tracing::debug!(device = %name, why = %lost.why, "Modbus reconnect failed");
         }
     }
 
+    /// Connection `k` of device `d` was dropped after a failed request
+    /// serving `tags`: those tags turn bad; if it was the last open
+    /// connection the device is down; its connector reopens it.
+    fn dropped(&self, d: usize, k: usize, lost: Lost, tags: &[usize]) {
+        let Some(device) = self.devices.get(d) else {
+            return;
+        };
+        self.cache.set_bad(tags.iter().copied(), &lost.reason);
+        let mut left = 0;
+        device.open.send_modify(|n| {
+            *n = n.saturating_sub(1);
+            left = *n;
+        });
+        if let Some(conn) = device.conns.get(k) {
+            conn.dropped.notify_one();
+        }
+        if left == 0 {
+            self.lost(d, lost);
+        } else {
+            tracing::warn!(
+                device = %self.device_name(d),
+                connection = k + 1,
+                open = left,
+                why = %lost.why,
+                "Modbus connection lost; the others carry on"
+            );
+        }
+    }
+
     fn answered(&self, d: usize) {
         if let Some(device) = self.devices.get(d)
-            && lock(&device.health).answered()
+            && device.health.answered()
         {
             tracing::info!(device = %self.device_name(d), "Modbus device answering");
         }
@@ -268,62 +359,152 @@ impl Inner {
         let Some(device) = self.devices.get(d) else {
             return;
         };
-        let ctx = device.link.lock().await.take();
-        if let Some(mut ctx) = ctx {
-            let _ = timeout(Duration::from_millis(500), ctx.disconnect()).await;
+        for conn in &device.conns {
+            let ctx = conn.ctx.lock().await.take();
+            if let Some(mut ctx) = ctx {
+                let _ = timeout(Duration::from_millis(500), ctx.disconnect()).await;
+            }
         }
-        lock(&device.health).disconnected();
+        device.open.send_replace(0);
+        device.health.disconnected();
     }
 }
 
-/// The poller of one device; runs until cancelled.
-#[tracing::instrument(name = "modbus_poller", skip(inner), fields(device = %inner.device_name(d)))]
+impl Device {
+    /// An open connection for a write: the first one free, else the first
+    /// open one (waiting for its request in flight). `None`: none is open.
+    async fn open_conn(&self) -> Option<(usize, tokio::sync::MutexGuard<'_, Option<Context>>)> {
+        for (k, conn) in self.conns.iter().enumerate() {
+            if let Ok(guard) = conn.ctx.try_lock()
+                && guard.is_some()
+            {
+                return Some((k, guard));
+            }
+        }
+        for (k, conn) in self.conns.iter().enumerate() {
+            let guard = conn.ctx.lock().await;
+            if guard.is_some() {
+                return Some((k, guard));
+            }
+        }
+        None
+    }
+}
+
+/// The poll groups of device `d` that have tags, the default group first.
+/// A device without tags keeps an empty default group, so that it is still
+/// seen answering (an open connection is all there is to see).
+fn groups(config: &ModbusConfig, d: usize, cfg: &DeviceConfig) -> Vec<Group> {
+    let default = Group {
+        name: None,
+        interval: cfg.poll_interval(),
+        blocks: plan(config, d, None),
+    };
+    let named = cfg
+        .poll_groups()
+        .iter()
+        .enumerate()
+        .map(|(g, group)| Group {
+            name: Some(group.name().to_string()),
+            interval: group.interval(),
+            blocks: plan(config, d, Some(g)),
+        });
+    let mut groups: Vec<Group> = std::iter::once(default)
+        .chain(named)
+        .filter(|g| !g.blocks.is_empty())
+        .collect();
+    if groups.is_empty() {
+        groups.push(Group {
+            name: None,
+            interval: cfg.poll_interval(),
+            blocks: Vec::new(),
+        });
+    }
+    groups
+}
+
+/// Everything device `d` runs: a connector per connection and a poller per
+/// group; runs until cancelled.
+#[tracing::instrument(name = "modbus_device", skip(inner), fields(device = %inner.device_name(d)))]
 async fn run_device(inner: &Inner, d: usize) {
     let (Some(cfg), Some(device)) = (inner.config.devices().get(d), inner.devices.get(d)) else {
         return;
     };
+    let connectors = (0..device.conns.len()).map(|k| run_connection(inner, d, k, cfg, device));
+    let pollers = device
+        .groups
+        .iter()
+        .map(|group| run_group(inner, d, cfg, device, group));
+    futures::future::join(
+        futures::future::join_all(connectors),
+        futures::future::join_all(pollers),
+    )
+    .await;
+}
+
+/// Keeps connection `k` open: opens it, waits until it is dropped, waits
+/// the backoff delay, opens it again.
+async fn run_connection(inner: &Inner, d: usize, k: usize, cfg: &DeviceConfig, device: &Device) {
+    let Some(conn) = device.conns.get(k) else {
+        return;
+    };
     let mut backoff = Backoff::new(cfg.reconnect_min(), cfg.reconnect_max());
-    let mut ticker = tokio::time::interval(cfg.poll_interval());
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
-        ticker.tick().await;
-        let linked = device.link.lock().await.is_some();
-        if !linked {
-            match connect(cfg).await {
-                Ok(ctx) => *device.link.lock().await = Some(ctx),
-                Err(lost) => {
-                    inner.lost(d, lost);
-                    tokio::time::sleep(backoff.next_delay()).await;
-                    continue;
+        match connect(cfg, &device.health).await {
+            Ok(ctx) => {
+                conn.answered.store(false, Ordering::Relaxed);
+                *conn.ctx.lock().await = Some(ctx);
+                device.open.send_modify(|n| *n += 1);
+                conn.dropped.notified().await;
+                if conn.answered.load(Ordering::Relaxed) {
+                    backoff.reset();
                 }
-            }
-        }
-        match poll_cycle(inner, d, cfg, device).await {
-            Ok(()) => {
-                backoff.reset();
-                inner.answered(d);
             }
             Err(lost) => {
-                // `None`: a failed write closed the link and reported why.
-                if let Some(lost) = lost {
-                    *device.link.lock().await = None;
+                if *device.open.borrow() == 0 {
                     inner.lost(d, lost);
+                } else {
+                    tracing::debug!(connection = k + 1, why = %lost.why, "Modbus connect failed");
                 }
-                tokio::time::sleep(backoff.next_delay()).await;
             }
         }
+        tokio::time::sleep(backoff.next_delay()).await;
     }
 }
 
-#[tracing::instrument(name = "modbus_connect", skip(cfg), fields(device = %cfg.name()))]
-async fn connect(cfg: &DeviceConfig) -> Result<Context, Lost> {
+/// Reads one poll group every interval, while a connection is open.
+#[tracing::instrument(name = "modbus_poller", skip_all, fields(device = %cfg.name(), group = group.name.as_deref().unwrap_or("default")))]
+async fn run_group(inner: &Inner, d: usize, cfg: &DeviceConfig, device: &Device, group: &Group) {
+    let mut open = device.open.subscribe();
+    let mut ticker = tokio::time::interval(group.interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if *open.borrow_and_update() == 0 {
+            if open.wait_for(|n| *n > 0).await.is_err() {
+                return;
+            }
+            ticker.reset();
+        }
+        poll_cycle(inner, d, cfg, device, group).await;
+    }
+}
+
+#[tracing::instrument(name = "modbus_connect", skip(cfg, link), fields(device = %cfg.name()))]
+async fn connect(cfg: &DeviceConfig, link: &Link) -> Result<Context, Lost> {
     let target = format!("{}:{}", cfg.host(), cfg.port());
-    match timeout(
+    link.stats().request();
+    let connected = timeout(
         cfg.request_timeout(),
         TcpStream::connect((cfg.host(), cfg.port())),
     )
-    .await
-    {
+    .await;
+    match &connected {
+        Err(_) => link.stats().error(ErrorKind::Timeout),
+        Ok(Err(_)) => link.stats().error(ErrorKind::Transport),
+        Ok(Ok(_)) => {}
+    }
+    match connected {
         Err(_) => Err(Lost {
             reason: BadReason::NotConnected,
             why: format!(
@@ -348,76 +529,138 @@ enum Data {
     Bits(Vec<bool>),
 }
 
-async fn poll_cycle(
+/// One cycle of a poll group: its requests taken in turn by one lane per
+/// open connection, the lanes running concurrently.
+async fn poll_cycle(inner: &Inner, d: usize, cfg: &DeviceConfig, device: &Device, group: &Group) {
+    if group.blocks.is_empty() {
+        inner.answered(d);
+        return;
+    }
+    let next = AtomicUsize::new(0);
+    let lanes = (0..device.conns.len()).map(|k| lane(inner, d, k, cfg, device, group, &next));
+    futures::future::join_all(lanes).await;
+}
+
+/// Takes the group's next request and sends it over connection `k`, until
+/// none is left or the connection is closed or dropped.
+async fn lane(
     inner: &Inner,
     d: usize,
+    k: usize,
     cfg: &DeviceConfig,
     device: &Device,
-) -> Result<(), Option<Lost>> {
+    group: &Group,
+    next: &AtomicUsize,
+) {
+    let Some(conn) = device.conns.get(k) else {
+        return;
+    };
     let limit = cfg.request_timeout();
-    for block in &device.blocks {
+    loop {
+        let mut link = conn.ctx.lock().await;
+        let Some(ctx) = link.as_mut() else {
+            return;
+        };
+        let Some(block) = group.blocks.get(next.fetch_add(1, Ordering::Relaxed)) else {
+            return;
+        };
         let what = format!(
             "read of {} {}..={}",
             block.table,
             block.start,
             u32::from(block.start) + u32::from(block.count).saturating_sub(1)
         );
-        let answer = {
-            let mut link = device.link.lock().await;
-            let Some(ctx) = link.as_mut() else {
-                return Err(None);
-            };
-            let (start, count) = (block.start, block.count);
-            match block.table {
-                Table::Holding => request(limit, &what, ctx.read_holding_registers(start, count))
+        let (start, count) = (block.start, block.count);
+        let health = &device.health;
+        let answer = match block.table {
+            Table::Holding => request(
+                health,
+                limit,
+                &what,
+                ctx.read_holding_registers(start, count),
+            )
+            .await
+            .map(|r| r.map(Data::Words)),
+            Table::Input => request(health, limit, &what, ctx.read_input_registers(start, count))
+                .await
+                .map(|r| r.map(Data::Words)),
+            Table::Coil => request(health, limit, &what, ctx.read_coils(start, count))
+                .await
+                .map(|r| r.map(Data::Bits)),
+            Table::Discrete => {
+                request(health, limit, &what, ctx.read_discrete_inputs(start, count))
                     .await
-                    .map(|r| r.map(Data::Words)),
-                Table::Input => request(limit, &what, ctx.read_input_registers(start, count))
-                    .await
-                    .map(|r| r.map(Data::Words)),
-                Table::Coil => request(limit, &what, ctx.read_coils(start, count))
-                    .await
-                    .map(|r| r.map(Data::Bits)),
-                Table::Discrete => request(limit, &what, ctx.read_discrete_inputs(start, count))
-                    .await
-                    .map(|r| r.map(Data::Bits)),
+                    .map(|r| r.map(Data::Bits))
             }
         };
-        match answer.map_err(Some)? {
-            Err(exception) => {
+        match answer {
+            Err(lost) => {
+                *link = None;
+                drop(link);
+                inner.dropped(d, k, lost, &block.tags);
+                return;
+            }
+            Ok(Err(exception)) => {
+                drop(link);
+                conn.answered.store(true, Ordering::Relaxed);
+                inner.answered(d);
                 tracing::warn!(request = %what, %exception, "Modbus exception");
                 inner.cache.set_bad(
                     block.tags.iter().copied(),
                     &BadReason::DeviceFailure(format!("exception {exception} on {what}")),
                 );
             }
-            Ok(data) => store(inner, d, block, data),
+            Ok(Ok(data)) => {
+                drop(link);
+                conn.answered.store(true, Ordering::Relaxed);
+                inner.answered(d);
+                store(inner, d, block, data);
+            }
         }
     }
-    Ok(())
 }
 
-/// One request with a timeout. The outer error loses the link; the inner
-/// error is a Modbus exception, which does not.
+/// One request with a timeout, counted in the link's stats. The outer error
+/// loses the link; the inner error is a Modbus exception, which does not.
 async fn request<T>(
+    link: &Link,
     limit: Duration,
     what: &str,
     call: impl Future<Output = tokio_modbus::Result<T>>,
 ) -> Result<Result<T, String>, Lost> {
-    match timeout(limit, call).await {
-        Err(_) => Err(Lost {
-            reason: BadReason::Timeout,
-            why: format!("no answer to {what} within {} ms", limit.as_millis()),
-        }),
-        Ok(Err(tokio_modbus::Error::Transport(e))) => Err(Lost {
-            reason: BadReason::NotConnected,
-            why: format!("{what} failed: {e}"),
-        }),
-        Ok(Err(e)) => Err(Lost {
-            reason: BadReason::CommunicationError(format!("{what}: {e}")),
-            why: format!("{what} failed: {e}"),
-        }),
-        Ok(Ok(Err(exception))) => Ok(Err(format!("{exception:?} ({exception})"))),
+    let stats = link.stats();
+    stats.request();
+    let sent = Instant::now();
+    let outcome = timeout(limit, call).await;
+    if outcome.is_ok() {
+        stats.answered(sent.elapsed());
+    }
+    match outcome {
+        Err(_) => {
+            stats.error(ErrorKind::Timeout);
+            Err(Lost {
+                reason: BadReason::Timeout,
+                why: format!("no answer to {what} within {} ms", limit.as_millis()),
+            })
+        }
+        Ok(Err(tokio_modbus::Error::Transport(e))) => {
+            stats.error(ErrorKind::Transport);
+            Err(Lost {
+                reason: BadReason::NotConnected,
+                why: format!("{what} failed: {e}"),
+            })
+        }
+        Ok(Err(e)) => {
+            stats.error(ErrorKind::Protocol);
+            Err(Lost {
+                reason: BadReason::CommunicationError(format!("{what}: {e}")),
+                why: format!("{what} failed: {e}"),
+            })
+        }
+        Ok(Ok(Err(exception))) => {
+            stats.error(ErrorKind::Exception);
+            Ok(Err(format!("{exception:?} ({exception})")))
+        }
         Ok(Ok(Ok(v))) => Ok(Ok(v)),
     }
 }
@@ -463,11 +706,12 @@ enum WriteFailure {
 }
 
 async fn step<T>(
+    link: &Link,
     limit: Duration,
     what: &str,
     call: impl Future<Output = tokio_modbus::Result<T>>,
 ) -> Result<T, WriteFailure> {
-    match request(limit, what, call).await {
+    match request(link, limit, what, call).await {
         Err(lost) => Err(WriteFailure::Link(lost)),
         Ok(Err(exception)) => Err(WriteFailure::Refused(format!(
             "device answered the {what} with exception {exception}"
@@ -478,6 +722,7 @@ async fn step<T>(
 
 /// Writes, reads back, and returns the value read back when it matches.
 async fn write_and_verify(
+    link: &Link,
     ctx: &mut Context,
     t: &TagConfig,
     raw: &Raw,
@@ -492,8 +737,8 @@ async fn write_and_verify(
     };
     match raw {
         Raw::Bit(b) => {
-            step(limit, "coil write", ctx.write_single_coil(addr, *b)).await?;
-            let got = step(limit, "coil read-back", ctx.read_coils(addr, 1)).await?;
+            step(link, limit, "coil write", ctx.write_single_coil(addr, *b)).await?;
+            let got = step(link, limit, "coil read-back", ctx.read_coils(addr, 1)).await?;
             let got = *got.first().ok_or_else(short)?;
             if got == *b {
                 Ok(TagValue::Bool(got))
@@ -503,7 +748,13 @@ async fn write_and_verify(
         }
         Raw::RegisterBit(b) => {
             let bit = t.bit().unwrap_or(0);
-            let before = step(limit, "register read", ctx.read_holding_registers(addr, 1)).await?;
+            let before = step(
+                link,
+                limit,
+                "register read",
+                ctx.read_holding_registers(addr, 1),
+            )
+            .await?;
             let before = *before.first().ok_or_else(short)?;
             let word = if *b {
                 before | (1 << bit)
@@ -511,12 +762,14 @@ async fn write_and_verify(
                 before & !(1 << bit)
             };
             step(
+                link,
                 limit,
                 "register write",
                 ctx.write_single_register(addr, word),
             )
             .await?;
             let after = step(
+                link,
                 limit,
                 "register read-back",
                 ctx.read_holding_registers(addr, 1),
@@ -533,6 +786,7 @@ async fn write_and_verify(
         Raw::Words(words) => {
             if let [word] = words.as_slice() {
                 step(
+                    link,
                     limit,
                     "register write",
                     ctx.write_single_register(addr, *word),
@@ -540,6 +794,7 @@ async fn write_and_verify(
                 .await?;
             } else {
                 step(
+                    link,
                     limit,
                     "registers write",
                     ctx.write_multiple_registers(addr, words),
@@ -548,6 +803,7 @@ async fn write_and_verify(
             }
             let count = u16::try_from(words.len()).unwrap_or(2);
             let got = step(
+                link,
                 limit,
                 "register read-back",
                 ctx.read_holding_registers(addr, count),

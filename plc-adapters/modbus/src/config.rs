@@ -136,6 +136,31 @@ impl WordOrder {
             _ => None,
         }
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WordOrder::Big => "big",
+            WordOrder::Little => "little",
+        }
+    }
+}
+
+/// A named set of a device's tags polled at its own rate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollGroup {
+    name: String,
+    interval: Duration,
+}
+
+impl PollGroup {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Time between the group's poll cycles.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
 }
 
 /// One Modbus TCP server (a PLC, or a unit behind a gateway).
@@ -150,6 +175,9 @@ pub struct DeviceConfig {
     max_gap: u16,
     reconnect_min: Duration,
     reconnect_max: Duration,
+    comms_alarm_delay: Duration,
+    connections: u8,
+    poll_groups: Vec<PollGroup>,
 }
 
 impl DeviceConfig {
@@ -170,8 +198,20 @@ impl DeviceConfig {
         self.unit_id
     }
 
+    /// Time between poll cycles of the tags that name no poll group.
     pub fn poll_interval(&self) -> Duration {
         self.poll_interval
+    }
+
+    /// The named poll groups, in file order; tags name them by index.
+    pub fn poll_groups(&self) -> &[PollGroup] {
+        &self.poll_groups
+    }
+
+    /// TCP connections opened to the device (1 to 8); a poll cycle's
+    /// requests are spread over them.
+    pub fn connections(&self) -> u8 {
+        self.connections
     }
 
     pub fn request_timeout(&self) -> Duration {
@@ -191,6 +231,12 @@ impl DeviceConfig {
     pub fn reconnect_max(&self) -> Duration {
         self.reconnect_max
     }
+
+    /// How long the link must be down before the comms-loss alarm is raised
+    /// (zero: at the first failure).
+    pub fn comms_alarm_delay(&self) -> Duration {
+        self.comms_alarm_delay
+    }
 }
 
 /// One tag: where it lives on which device, how to convert it, and who may write it.
@@ -208,6 +254,7 @@ pub struct TagConfig {
     unit: String,
     access: Access,
     limits: Option<WriteLimits>,
+    poll_group: Option<usize>,
 }
 
 impl TagConfig {
@@ -218,6 +265,12 @@ impl TagConfig {
     /// Index of the tag's device in [`ModbusConfig::devices`].
     pub fn device_index(&self) -> usize {
         self.device
+    }
+
+    /// Index of the tag's group in its device's [`DeviceConfig::poll_groups`];
+    /// `None`: polled every `poll_interval_ms` of the device.
+    pub fn poll_group_index(&self) -> Option<usize> {
+        self.poll_group
     }
 
     pub fn table(&self) -> Table {
@@ -340,6 +393,17 @@ struct RawDevice {
     max_gap: Option<i64>,
     reconnect_min_ms: Option<i64>,
     reconnect_max_ms: Option<i64>,
+    comms_alarm_delay_ms: Option<i64>,
+    connections: Option<i64>,
+    #[serde(default)]
+    poll_group: Vec<RawPollGroup>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPollGroup {
+    name: String,
+    interval_ms: i64,
 }
 
 #[derive(Deserialize)]
@@ -359,10 +423,15 @@ struct RawTag {
     access: Option<String>,
     min: Option<Number>,
     max: Option<Number>,
+    poll_group: Option<String>,
 }
 
 /// `poll_interval_ms`: the time between poll cycles.
 const POLL_MS: Millis = Millis::new(1000, 10..=3_600_000);
+/// `interval_ms` of a poll group: as `poll_interval_ms`, and required.
+const GROUP_MS: Millis = Millis::new(1000, 10..=3_600_000);
+/// `connections`: TCP connections per device.
+const MAX_CONNECTIONS: i64 = 8;
 /// `request_timeout_ms`: the limit for connecting and for every request.
 const TIMEOUT_MS: Millis = Millis::new(1000, 10..=60_000);
 /// A read of more than 125 registers does not fit one Modbus PDU.
@@ -398,6 +467,37 @@ fn device(c: &Checker<'_>, d: RawDevice) -> Result<DeviceConfig, TagMapError> {
     )? as u16;
     let (reconnect_min, reconnect_max) =
         c.reconnect(item, d.reconnect_min_ms, d.reconnect_max_ms)?;
+    let comms_alarm_delay = c.comms_alarm_delay(item, d.comms_alarm_delay_ms)?;
+    let connections = c.int_in(
+        item,
+        "connections",
+        d.connections.unwrap_or(1),
+        1,
+        MAX_CONNECTIONS,
+    )? as u8;
+    let mut poll_groups: Vec<PollGroup> = Vec::with_capacity(d.poll_group.len());
+    for g in d.poll_group {
+        let group_item = format!("{item} poll group '{}'", g.name);
+        if !tagmap::is_link_name(&g.name) {
+            return Err(c.err(
+                &group_item,
+                "name",
+                "a poll group name is letters, digits, '_', '-' and '.', not empty",
+            ));
+        }
+        if poll_groups.iter().any(|known| known.name == g.name) {
+            return Err(c.err(
+                &group_item,
+                "name",
+                format!("duplicate poll group name on {item}"),
+            ));
+        }
+        let interval = c.millis(&group_item, "interval_ms", Some(g.interval_ms), GROUP_MS)?;
+        poll_groups.push(PollGroup {
+            name: g.name,
+            interval,
+        });
+    }
     Ok(DeviceConfig {
         name: d.name,
         host,
@@ -408,6 +508,9 @@ fn device(c: &Checker<'_>, d: RawDevice) -> Result<DeviceConfig, TagMapError> {
         max_gap,
         reconnect_min,
         reconnect_max,
+        comms_alarm_delay,
+        connections,
+        poll_groups,
     })
 }
 
@@ -438,6 +541,31 @@ fn tag(
     let (name, item) = c.tag_name(number, &t.name)?;
     let item = item.as_str();
     let device = c.link_of(item, &t.device, devices.iter().map(DeviceConfig::name))?;
+    let poll_group = match (&t.poll_group, devices.get(device)) {
+        (None, _) | (_, None) => None,
+        (Some(wanted), Some(d)) => Some(
+            d.poll_groups
+                .iter()
+                .position(|g| g.name == *wanted)
+                .ok_or_else(|| {
+                    let known: Vec<&str> = d.poll_groups.iter().map(PollGroup::name).collect();
+                    c.err(
+                        item,
+                        "poll_group",
+                        format!(
+                            "unknown poll group '{wanted}' of device '{}' ({})",
+                            d.name,
+                            if known.is_empty() {
+                                "it has none: add a [[device.poll_group]] or remove 'poll_group'"
+                                    .to_string()
+                            } else {
+                                format!("poll groups: {}", known.join(", "))
+                            }
+                        ),
+                    )
+                })?,
+        ),
+    };
     let table = Table::parse(&t.table).ok_or_else(|| {
         c.err(
             item,
@@ -561,11 +689,13 @@ fn tag(
         unit: t.unit.unwrap_or_default(),
         access,
         limits,
+        poll_group,
     })
 }
 
 /// Two tags may share registers only as aliases: same type, same first
-/// register (and so bits of one register, or one value read twice).
+/// register, same word order (and so bits of one register, or one value
+/// read twice with two scalings).
 fn overlaps(
     c: &Checker<'_>,
     devices: &[DeviceConfig],
@@ -586,26 +716,45 @@ fn overlaps(
                 break;
             }
             let (a, b) = (&tags[i], &tags[j]);
-            let alias = a.address == b.address && a.data_type == b.data_type;
-            if !alias {
-                let (first, later) = if i < j { (a, b) } else { (b, a) };
+            let alias = a.address == b.address
+                && a.data_type == b.data_type
+                && a.word_order == b.word_order;
+            if alias {
+                continue;
+            }
+            let (first, later) = if i < j { (a, b) } else { (b, a) };
+            if a.address == b.address && a.data_type == b.data_type {
                 return Err(c.err(
                     &format!("tag '{}'", later.name),
-                    "address",
+                    "word_order",
                     format!(
-                        "{} {}..={} of device '{}' overlaps tag '{}' ({} at {} {}); \
-                         tags may share registers only with the same type and address",
+                        "{} at {} {} of device '{}' is also tag '{}' with word order {}: \
+                         one register pair has one word order",
+                        later.data_type,
                         later.table,
                         later.address,
-                        u32::from(later.address) + u32::from(later.width()) - 1,
                         devices[device].name,
                         first.name,
-                        first.data_type,
-                        first.table,
-                        first.address
+                        first.word_order.as_str()
                     ),
                 ));
             }
+            return Err(c.err(
+                &format!("tag '{}'", later.name),
+                "address",
+                format!(
+                    "{} {}..={} of device '{}' overlaps tag '{}' ({} at {} {}); \
+                         tags may share registers only with the same type and address",
+                    later.table,
+                    later.address,
+                    u32::from(later.address) + u32::from(later.width()) - 1,
+                    devices[device].name,
+                    first.name,
+                    first.data_type,
+                    first.table,
+                    first.address
+                ),
+            ));
         }
     }
     Ok(())

@@ -6,16 +6,23 @@
 //! where each tag lives (table, 0-based address, type, word order, scaling,
 //! access and write limits); plc-adapters/README.md documents the format.
 //! [`ModbusConfig`] parses and checks that map at start-up, naming the file,
-//! the tag and the field of every mistake. [`ModbusAdapter`] then runs one
-//! poller per device, coalescing contiguous registers into reads of at most
-//! 125 registers (2000 bits), and serves `read` from a cache, so a read never
-//! waits on a device. Quality follows the link: `WaitingForInitialData` before
-//! the first poll, `NotConnected` or `Timeout` (with the last value kept as
-//! stale) when the link fails, `DeviceFailure` for the tags of a request the
-//! device answered with an exception. Lost links are retried with capped
-//! exponential backoff and jitter, forever. Writes are checked (unknown tag,
-//! read-only, limits) before anything reaches the wire, then read back and
-//! compared. [`DeviceStatus`] reports each link for a comms-loss alarm.
+//! the tag and the field of every mistake. [`ModbusAdapter`] then runs, per
+//! device, one poller per [`PollGroup`] (each at its own interval, the tags
+//! naming no group at the device's `poll_interval_ms`), coalescing contiguous
+//! registers into reads of at most 125 registers (2000 bits) and spreading
+//! each cycle's requests over the device's `connections` (1 to 8, one request
+//! in flight on each); `read` is served from a cache, so it never waits on a
+//! device. Quality follows the link: `WaitingForInitialData` before the first
+//! poll, `NotConnected` or `Timeout` (with the last value kept as stale) for
+//! the tags of a request whose connection failed, and for all the device's
+//! tags while no connection is open, `DeviceFailure` for the tags of a
+//! request the device answered with an exception. Lost connections are
+//! retried with capped exponential backoff and jitter, forever. Writes are
+//! checked (unknown tag, read-only, limits) before anything reaches the wire,
+//! then read back and compared. [`DeviceStatus`] reports each link and its
+//! comms-loss alarm (raised after `comms_alarm_delay_ms` down); the adapter
+//! is a [`DeviceStatsSource`](remine_domain::ports::DeviceStatsSource) for
+//! the metrics (requests, errors by kind, round-trip histogram).
 //!
 //! ```no_run
 //! use remine_domain::{TagName, TagValue, ports::TagIo};
@@ -57,6 +64,6 @@ mod error;
 mod plan;
 
 pub use adapter::{DeviceStatus, ModbusAdapter};
-pub use config::{DataType, DeviceConfig, ModbusConfig, Table, TagConfig, WordOrder};
+pub use config::{DataType, DeviceConfig, ModbusConfig, PollGroup, Table, TagConfig, WordOrder};
 pub use error::ModbusError;
 pub use remine_plc_common::WriteLimits;

@@ -3,7 +3,8 @@
 //! Tags of one table are sorted by address; a tag joins the current request
 //! when it starts at most `max_gap` registers (or bits) after the request's end
 //! and the request stays within 125 registers (2000 bits). Overlapping tags
-//! (aliases, bits of one register) share a request.
+//! (aliases, bits of one register) share a request. Each poll group of a
+//! device has its own plan: requests never mix tags of two groups.
 
 use crate::config::{MAX_READ_BITS, MAX_READ_REGISTERS, ModbusConfig, Table};
 
@@ -17,8 +18,9 @@ pub(crate) struct Block {
     pub(crate) tags: Vec<usize>,
 }
 
-/// The read requests of one poll cycle of `device`.
-pub(crate) fn plan(config: &ModbusConfig, device: usize) -> Vec<Block> {
+/// The read requests of one poll cycle of `group` of `device` (`None`: the
+/// tags that name no poll group).
+pub(crate) fn plan(config: &ModbusConfig, device: usize, group: Option<usize>) -> Vec<Block> {
     let max_gap = config
         .devices()
         .get(device)
@@ -27,7 +29,7 @@ pub(crate) fn plan(config: &ModbusConfig, device: usize) -> Vec<Block> {
         .tags()
         .iter()
         .enumerate()
-        .filter(|(_, t)| t.device_index() == device)
+        .filter(|(_, t)| t.device_index() == device && t.poll_group_index() == group)
         .map(|(i, t)| {
             let start = u32::from(t.address());
             (t.table(), start, start + u32::from(t.width()), i)
@@ -76,7 +78,7 @@ mod tests {
             "[[device]]\nname = \"d\"\naddress = \"127.0.0.1:502\"\nunit_id = 1\nmax_gap = {max_gap}\n{tags}"
         );
         let config = ModbusConfig::from_toml_str(&text, "plan.toml").unwrap();
-        let got: Vec<(Table, u16, u16)> = plan(&config, 0)
+        let got: Vec<(Table, u16, u16)> = plan(&config, 0, None)
             .iter()
             .map(|b| (b.table, b.start, b.count))
             .collect();
@@ -160,6 +162,26 @@ mod tests {
             0,
             &[(Table::Coil, 0, 2000), (Table::Coil, 2000, 100)],
         );
+    }
+
+    #[test]
+    fn each_poll_group_is_planned_on_its_own() {
+        let text = "[[device]]\nname = \"d\"\naddress = \"127.0.0.1:502\"\nunit_id = 1\n\
+                    [[device.poll_group]]\nname = \"fast\"\ninterval_ms = 50\n"
+            .to_string()
+            + &tag(1, "holding", 0, "u16")
+            + &tag(2, "holding", 1, "u16")
+            + "poll_group = \"fast\"\n"
+            + &tag(3, "holding", 2, "u16");
+        let config = ModbusConfig::from_toml_str(&text, "plan.toml").unwrap();
+        let spans = |group| -> Vec<(u16, u16, Vec<usize>)> {
+            plan(&config, 0, group)
+                .into_iter()
+                .map(|b| (b.start, b.count, b.tags))
+                .collect()
+        };
+        assert_eq!(spans(None), vec![(0, 1, vec![0]), (2, 1, vec![2])]);
+        assert_eq!(spans(Some(0)), vec![(1, 1, vec![1])]);
     }
 
     #[test]

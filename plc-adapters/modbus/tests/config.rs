@@ -344,3 +344,127 @@ fn the_readme_example_parses() {
     let config = ModbusConfig::from_toml_str(body, "README.md").unwrap();
     assert!(config.tags().len() >= 5);
 }
+
+// ---- poll groups, connections, word order ------------------------------------
+
+const GROUPS: &str = "[[device.poll_group]]\nname = \"fast\"\ninterval_ms = 100\n\
+                      [[device.poll_group]]\nname = \"slow\"\ninterval_ms = 60000\n";
+
+#[test]
+fn tags_name_a_poll_group_of_their_device_or_the_device_default() {
+    let toml = format!(
+        "{DEVICE}poll_interval_ms = 500\n{GROUPS}{}{}",
+        tag("poll_group = \"slow\""),
+        tag("")
+            .replace("Signal", "Default")
+            .replace("address = 0", "address = 1")
+    );
+    let config = ModbusConfig::from_toml_str(&toml, "plant.toml").unwrap();
+    let device = &config.devices()[0];
+    let groups: Vec<(&str, u128)> = device
+        .poll_groups()
+        .iter()
+        .map(|g| (g.name(), g.interval().as_millis()))
+        .collect();
+    assert_eq!(groups, [("fast", 100), ("slow", 60_000)]);
+    assert_eq!(device.poll_interval().as_millis(), 500);
+    assert_eq!(config.tags()[0].poll_group_index(), Some(1));
+    assert_eq!(config.tags()[1].poll_group_index(), None);
+}
+
+#[test]
+fn an_unknown_poll_group_names_the_tag_and_the_groups_there_are() {
+    check(
+        &format!("{DEVICE}{GROUPS}{}", tag("poll_group = \"medium\"")),
+        "plant.toml: tag 'Line/Unit/Signal': field 'poll_group': unknown poll group 'medium' of \
+         device 'plc' (poll groups: fast, slow)",
+    );
+    check(
+        &format!("{DEVICE}{}", tag("poll_group = \"fast\"")),
+        "plant.toml: tag 'Line/Unit/Signal': field 'poll_group': unknown poll group 'fast' of \
+         device 'plc' (it has none: add a [[device.poll_group]] or remove 'poll_group')",
+    );
+}
+
+#[test]
+fn a_poll_group_defined_twice_is_refused() {
+    check(
+        &format!("{DEVICE}{GROUPS}[[device.poll_group]]\nname = \"fast\"\ninterval_ms = 200\n"),
+        "plant.toml: device 'plc' poll group 'fast': field 'name': duplicate poll group name on device 'plc'",
+    );
+}
+
+#[test]
+fn a_poll_group_needs_a_usable_name_and_an_interval_in_range() {
+    let group = |name: &str, ms: i64| {
+        format!("{DEVICE}[[device.poll_group]]\nname = \"{name}\"\ninterval_ms = {ms}\n")
+    };
+    check(
+        &group("fast", 5),
+        "plant.toml: device 'plc' poll group 'fast': field 'interval_ms': 5 is outside 10..=3600000",
+    );
+    check(
+        &group("fast", 3_600_001),
+        "plant.toml: device 'plc' poll group 'fast': field 'interval_ms': 3600001 is outside 10..=3600000",
+    );
+    check(
+        &group("very fast", 100),
+        "plant.toml: device 'plc' poll group 'very fast': field 'name': a poll group name is letters, \
+         digits, '_', '-' and '.', not empty",
+    );
+    let missing = format!("{DEVICE}[[device.poll_group]]\nname = \"fast\"\n");
+    let err = ModbusConfig::from_toml_str(&missing, "plant.toml").unwrap_err();
+    assert!(
+        err.to_string().contains("missing field `interval_ms`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn connections_are_one_by_default_and_at_most_eight() {
+    let config = ModbusConfig::from_toml_str(DEVICE, "plant.toml").unwrap();
+    assert_eq!(config.devices()[0].connections(), 1);
+    let config =
+        ModbusConfig::from_toml_str(&format!("{DEVICE}connections = 8\n"), "plant.toml").unwrap();
+    assert_eq!(config.devices()[0].connections(), 8);
+    for n in [0, 9] {
+        check(
+            &format!("{DEVICE}connections = {n}\n"),
+            &format!("plant.toml: device 'plc': field 'connections': {n} is outside 1..=8"),
+        );
+    }
+}
+
+#[test]
+fn the_comms_alarm_delay_is_zero_by_default_and_at_most_an_hour() {
+    let config = ModbusConfig::from_toml_str(DEVICE, "plant.toml").unwrap();
+    assert!(config.devices()[0].comms_alarm_delay().is_zero());
+    check(
+        &format!("{DEVICE}comms_alarm_delay_ms = 3600001\n"),
+        "plant.toml: device 'plc': field 'comms_alarm_delay_ms': 3600001 is outside 0..=3600000",
+    );
+}
+
+#[test]
+fn one_value_read_with_two_word_orders_is_refused_with_both_names() {
+    let a = tag("").replace("type = \"u16\"", "type = \"f32\"");
+    let b = tag("word_order = \"little\"")
+        .replace("Signal", "Swapped")
+        .replace("type = \"u16\"", "type = \"f32\"");
+    check(
+        &format!("{DEVICE}{a}{b}"),
+        "plant.toml: tag 'Line/Unit/Swapped': field 'word_order': f32 at holding 0 of device 'plc' is \
+         also tag 'Line/Unit/Signal' with word order big: one register pair has one word order",
+    );
+}
+
+#[test]
+fn overlapping_tags_in_different_poll_groups_are_still_refused() {
+    let a = tag("").replace("type = \"u16\"", "type = \"u32\"");
+    let b = tag("poll_group = \"fast\"").replace("Signal", "Other");
+    check(
+        &format!("{DEVICE}{GROUPS}{a}{b}"),
+        "plant.toml: tag 'Line/Unit/Other': field 'address': holding 0..=0 of device 'plc' overlaps \
+         tag 'Line/Unit/Signal' (u32 at holding 0); tags may share registers only with the same type and address",
+    );
+}

@@ -17,14 +17,14 @@ use opcua::types::{
     AttributeId, CallMethodRequest, DataValue, NamespaceMap, NodeId, NumericRange, ReadValueId,
     StatusCode, TimestampsToReturn, Variant, WriteValue,
 };
-use remine_domain::ports::{TagError, TagIo};
+use remine_domain::ports::{DeviceStats, DeviceStatsSource, TagError, TagIo};
 use remine_domain::{Access, BadReason, Quality, TagInfo, TagName, TagReading, TagValue};
-use remine_plc_common::{Cache, LinkHealth, Workers};
+use remine_plc_common::{Cache, ErrorKind, Link, Workers};
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 use tokio::time::timeout;
 
 /// How long `shutdown` waits for a connection task to close its session.
@@ -47,6 +47,10 @@ pub struct ServerStatus {
     /// What the last connect could not resolve: namespace URIs missing on the
     /// server, browse paths that lead nowhere, nodes that cannot be monitored.
     pub config_problems: Vec<String>,
+    /// When the comms-loss alarm was raised, while it is: the moment the
+    /// server had been unreachable for its `comms_alarm_delay_ms`. Cleared
+    /// when a session is up again.
+    pub comms_alarm: Option<SystemTime>,
 }
 
 /// An object's method, found by browse path from the Objects folder.
@@ -117,17 +121,11 @@ pub(crate) struct Inner {
 }
 
 struct ServerRuntime {
-    status: Mutex<Health>,
+    pub(crate) link: Link,
+    /// What the last connect could not resolve.
+    config_problems: Mutex<Vec<String>>,
     live: RwLock<Option<Arc<Live>>>,
     tags: Vec<usize>,
-}
-
-/// What [`ServerStatus`] reports of one server.
-#[derive(Default)]
-struct Health {
-    link: LinkHealth,
-    /// What the last connect could not resolve.
-    config_problems: Vec<String>,
 }
 
 /// An open, set-up session and what was resolved on it.
@@ -151,9 +149,13 @@ impl OpcUaAdapter {
     pub fn start(config: OpcUaConfig) -> Result<OpcUaAdapter, OpcUaError> {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|e| OpcUaError::NoRuntime(e.to_string()))?;
-        let servers = (0..config.servers().len())
-            .map(|s| ServerRuntime {
-                status: Mutex::new(Health::default()),
+        let servers = config
+            .servers()
+            .iter()
+            .enumerate()
+            .map(|(s, cfg)| ServerRuntime {
+                link: Link::new("opcua", cfg.name(), cfg.comms_alarm_delay()),
+                config_problems: Mutex::new(Vec::new()),
                 live: RwLock::new(None),
                 tags: config
                     .tags()
@@ -169,8 +171,15 @@ impl OpcUaAdapter {
             config,
             servers,
         });
-        let workers = Workers::spawn(&runtime, inner.servers.len(), |s, cancel| {
+        let mut workers = Workers::spawn(&runtime, inner.servers.len(), |s, cancel| {
             run_server(inner.clone(), s, cancel)
+        });
+        let watched = inner.clone();
+        workers.also(&runtime, |cancel| async move {
+            let links: Vec<&Link> = watched.servers.iter().map(|s| &s.link).collect();
+            cancel
+                .run_until_cancelled(remine_plc_common::watch_alarms(&links))
+                .await;
         });
         Ok(OpcUaAdapter { inner, workers })
     }
@@ -190,8 +199,7 @@ impl OpcUaAdapter {
             .iter()
             .zip(&self.inner.servers)
             .map(|(cfg, s)| {
-                let health = lock(&s.status);
-                let link = &health.link;
+                let link = s.link.health();
                 ServerStatus {
                     server: cfg.name().to_string(),
                     connected: link.connected(),
@@ -199,7 +207,8 @@ impl OpcUaAdapter {
                     last_error_at: link.last_error_at(),
                     reconnects: link.reconnects(),
                     consecutive_failures: link.consecutive_failures(),
-                    config_problems: health.config_problems.clone(),
+                    config_problems: lock(&s.config_problems).clone(),
+                    comms_alarm: link.comms_alarm(),
                 }
             })
             .collect()
@@ -224,8 +233,11 @@ impl OpcUaAdapter {
             .iter()
             .position(|s| s.name() == method.server)
             .ok_or_else(|| OpcUaError::UnknownServer(method.server.clone()))?;
-        let (Some(cfg), Some(live)) = (self.inner.config.servers().get(s), self.inner.live(s))
-        else {
+        let (Some(cfg), Some(live), Some(link)) = (
+            self.inner.config.servers().get(s),
+            self.inner.live(s),
+            self.inner.link(s),
+        ) else {
             return Err(OpcUaError::NotConnected {
                 server: method.server.clone(),
             });
@@ -250,9 +262,13 @@ impl OpcUaAdapter {
             browse_path(ns, &method.object_path),
             browse_path(ns, &method_path),
         ];
-        let results = bounded(cfg, live.session.translate_browse_paths_to_node_ids(&paths))
-            .await
-            .map_err(&fail)?;
+        let results = bounded(
+            link,
+            cfg,
+            live.session.translate_browse_paths_to_node_ids(&paths),
+        )
+        .await
+        .map_err(&fail)?;
         let resolve = |k: usize| {
             let r = results.get(k)?;
             if !r.status_code.is_good() {
@@ -276,7 +292,7 @@ impl OpcUaAdapter {
             method_id,
             input_arguments: Some(args.iter().map(|a| convert::argument(*a)).collect()),
         };
-        let result = bounded(cfg, live.session.call_one(request))
+        let result = bounded(link, cfg, live.session.call_one(request))
             .await
             .map_err(&fail)?;
         if !result.status_code.is_good() {
@@ -329,7 +345,9 @@ impl OpcUaAdapter {
         };
         let written = convert::read_value(t, &variant).map_err(&failed)?;
         let s = t.server_index();
-        let (Some(cfg), Some(live)) = (inner.config.servers().get(s), inner.live(s)) else {
+        let (Some(cfg), Some(live), Some(link)) =
+            (inner.config.servers().get(s), inner.live(s), inner.link(s))
+        else {
             return Err(TagError::NotConnected { tag: tag.clone() });
         };
         let node = match live.nodes.get(&i) {
@@ -346,7 +364,7 @@ impl OpcUaAdapter {
                 ..Default::default()
             },
         };
-        let results = bounded(cfg, live.session.write(&[write]))
+        let results = bounded(link, cfg, live.session.write(&[write]))
             .await
             .map_err(&failed)?;
         let status = results
@@ -357,6 +375,7 @@ impl OpcUaAdapter {
             return Err(failed(format!("the server refused the write: {status}")));
         }
         let read = bounded(
+            link,
             cfg,
             live.session
                 .read(&[ReadValueId::from(node)], TimestampsToReturn::Both, 0.0),
@@ -387,19 +406,51 @@ impl OpcUaAdapter {
     }
 }
 
+/// One service call bounded by `limit` and counted in the link's stats
+/// (request, round trip, error by kind). `None`: no answer in time.
+pub(crate) async fn timed<T>(
+    link: &Link,
+    limit: Duration,
+    fut: impl Future<Output = Result<T, opcua::types::Error>>,
+) -> Option<Result<T, opcua::types::Error>> {
+    let stats = link.stats();
+    stats.request();
+    let sent = Instant::now();
+    match timeout(limit, fut).await {
+        Err(_) => {
+            stats.error(ErrorKind::Timeout);
+            None
+        }
+        Ok(result) => {
+            match &result {
+                Ok(_) => stats.answered(sent.elapsed()),
+                Err(e) => {
+                    let kind = convert::error_kind(e.status());
+                    if kind != ErrorKind::Timeout {
+                        stats.answered(sent.elapsed());
+                    }
+                    stats.error(kind);
+                }
+            }
+            Some(result)
+        }
+    }
+}
+
 /// One service call bounded by the server's request timeout.
 async fn bounded<T>(
+    link: &Link,
     cfg: &ServerConfig,
     fut: impl Future<Output = Result<T, opcua::types::Error>>,
 ) -> Result<T, String> {
-    match timeout(cfg.request_timeout(), fut).await {
-        Err(_) => Err(format!(
+    match timed(link, cfg.request_timeout(), fut).await {
+        None => Err(format!(
             "no answer from server '{}' within {} ms",
             cfg.name(),
             cfg.request_timeout().as_millis()
         )),
-        Ok(Err(e)) => Err(e.to_string()),
-        Ok(Ok(v)) => Ok(v),
+        Some(Err(e)) => Err(e.to_string()),
+        Some(Ok(v)) => Ok(v),
     }
 }
 
@@ -416,6 +467,16 @@ impl fmt::Debug for OpcUaAdapter {
             .field("servers", &servers)
             .field("tags", &self.inner.config.tags().len())
             .finish()
+    }
+}
+
+impl DeviceStatsSource for OpcUaAdapter {
+    fn device_stats(&self) -> Vec<DeviceStats> {
+        self.inner
+            .servers
+            .iter()
+            .map(|s| s.link.device_stats())
+            .collect()
     }
 }
 
@@ -437,6 +498,11 @@ impl TagIo for OpcUaAdapter {
 impl Inner {
     pub(crate) fn server_name(&self, s: usize) -> &str {
         self.config.servers().get(s).map_or("?", ServerConfig::name)
+    }
+
+    /// The link of server `s`; `None` only for an index out of range.
+    pub(crate) fn link(&self, s: usize) -> Option<&Link> {
+        self.servers.get(s).map(|r| &r.link)
     }
 
     pub(crate) fn server_tags(&self, s: usize) -> &[usize] {
@@ -499,9 +565,8 @@ impl Inner {
             tracing::warn!(problem = %why, "OPC UA tag map problem");
         }
         *server.live.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(live));
-        let mut status = lock(&server.status);
-        status.link.answered();
-        status.config_problems = problems;
+        *lock(&server.config_problems) = problems;
+        server.link.answered();
         tracing::info!(server = %self.server_name(s), "OPC UA server connected");
     }
 
@@ -513,7 +578,7 @@ impl Inner {
         *server.live.write().unwrap_or_else(|e| e.into_inner()) = None;
         self.cache
             .set_bad(server.tags.iter().copied(), &BadReason::NotConnected);
-        lock(&server.status).link.disconnected();
+        server.link.disconnected();
     }
 
     /// A failed connection attempt or a lost connection.
@@ -523,11 +588,10 @@ impl Inner {
         };
         self.cache.set_bad(server.tags.iter().copied(), &reason);
         let name = self.server_name(s);
-        let link = &mut lock(&server.status).link;
-        let new_reason = link.last_error() != Some(why.as_str());
+        let new_reason = server.link.health().last_error() != Some(why.as_str());
         // Warn when the connection goes (or a new reason appears); the
         // retries that follow only repeat it.
-        if link.failed(why.clone()) || new_reason {
+        if server.link.failed(why.clone()) || new_reason {
             tracing::warn!(server = %name, why = %why, "OPC UA connection failed");
         } else {
             tracing::debug!(server = %name, why = %why, "OPC UA reconnect failed");

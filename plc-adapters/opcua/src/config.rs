@@ -86,6 +86,8 @@ pub struct ServerConfig {
     publishing_interval: Duration,
     reconnect_min: Duration,
     reconnect_max: Duration,
+    comms_alarm_delay: Duration,
+    groups: Vec<SubscriptionGroup>,
 }
 
 impl ServerConfig {
@@ -133,6 +135,17 @@ impl ServerConfig {
 
     pub fn reconnect_max(&self) -> Duration {
         self.reconnect_max
+    }
+
+    /// The named subscription groups, in file order; tags name them by index.
+    pub fn groups(&self) -> &[SubscriptionGroup] {
+        &self.groups
+    }
+
+    /// How long the server must be unreachable before the comms-loss alarm
+    /// is raised (zero: at the first failure).
+    pub fn comms_alarm_delay(&self) -> Duration {
+        self.comms_alarm_delay
     }
 }
 
@@ -196,6 +209,30 @@ impl fmt::Display for NodeAddress {
     }
 }
 
+/// A named set of a server's tags with a subscription of their own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubscriptionGroup {
+    name: String,
+    publishing_interval: Duration,
+    sampling_interval: Option<Duration>,
+}
+
+impl SubscriptionGroup {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The requested publishing interval of the group's subscription.
+    pub fn publishing_interval(&self) -> Duration {
+        self.publishing_interval
+    }
+
+    /// The sampling interval of the group's tags that give none of their own.
+    pub fn sampling_interval(&self) -> Option<Duration> {
+        self.sampling_interval
+    }
+}
+
 /// One tag: which variable on which server, its type, and who may write it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TagConfig {
@@ -211,6 +248,7 @@ pub struct TagConfig {
     limits: Option<WriteLimits>,
     sampling_interval: Duration,
     deadband: Option<f64>,
+    group: Option<usize>,
 }
 
 impl TagConfig {
@@ -221,6 +259,12 @@ impl TagConfig {
     /// Index of the tag's server in [`OpcUaConfig::servers`].
     pub fn server_index(&self) -> usize {
         self.server
+    }
+
+    /// Index of the tag's group in its server's [`ServerConfig::groups`];
+    /// `None`: the server's default subscription.
+    pub fn group_index(&self) -> Option<usize> {
+        self.group
     }
 
     pub fn namespace_uri(&self) -> &str {
@@ -334,6 +378,17 @@ struct RawServer {
     publishing_interval_ms: Option<i64>,
     reconnect_min_ms: Option<i64>,
     reconnect_max_ms: Option<i64>,
+    comms_alarm_delay_ms: Option<i64>,
+    #[serde(default)]
+    group: Vec<RawGroup>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGroup {
+    name: String,
+    publishing_interval_ms: i64,
+    sampling_interval_ms: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -351,6 +406,7 @@ struct RawTag {
     max: Option<Number>,
     sampling_interval_ms: Option<i64>,
     deadband: Option<Number>,
+    group: Option<String>,
 }
 
 // ---- checking ---------------------------------------------------------------
@@ -443,6 +499,40 @@ fn server(c: &Checker<'_>, s: RawServer) -> Result<ServerConfig, TagMapError> {
     )?;
     let (reconnect_min, reconnect_max) =
         c.reconnect(item, s.reconnect_min_ms, s.reconnect_max_ms)?;
+    let comms_alarm_delay = c.comms_alarm_delay(item, s.comms_alarm_delay_ms)?;
+    let mut groups: Vec<SubscriptionGroup> = Vec::with_capacity(s.group.len());
+    for g in s.group {
+        let group_item = format!("{item} group '{}'", g.name);
+        if !tagmap::is_link_name(&g.name) {
+            return Err(c.err(
+                &group_item,
+                "name",
+                "a group name is letters, digits, '_', '-' and '.', not empty",
+            ));
+        }
+        if groups.iter().any(|known| known.name == g.name) {
+            return Err(c.err(
+                &group_item,
+                "name",
+                format!("duplicate group name on {item}"),
+            ));
+        }
+        let publishing_interval = c.millis(
+            &group_item,
+            "publishing_interval_ms",
+            Some(g.publishing_interval_ms),
+            PUBLISHING_MS,
+        )?;
+        let sampling_interval = g
+            .sampling_interval_ms
+            .map(|ms| c.millis(&group_item, "sampling_interval_ms", Some(ms), SAMPLING_MS))
+            .transpose()?;
+        groups.push(SubscriptionGroup {
+            name: g.name,
+            publishing_interval,
+            sampling_interval,
+        });
+    }
     Ok(ServerConfig {
         name: s.name,
         endpoint: s.endpoint,
@@ -455,6 +545,8 @@ fn server(c: &Checker<'_>, s: RawServer) -> Result<ServerConfig, TagMapError> {
         publishing_interval,
         reconnect_min,
         reconnect_max,
+        comms_alarm_delay,
+        groups,
     })
 }
 
@@ -467,6 +559,30 @@ fn tag(
     let (name, item) = c.tag_name(number, &t.name)?;
     let item = item.as_str();
     let server = c.link_of(item, &t.server, servers.iter().map(ServerConfig::name))?;
+    let group = match (&t.group, servers.get(server)) {
+        (None, _) | (_, None) => None,
+        (Some(wanted), Some(s)) => Some(
+            s.groups
+                .iter()
+                .position(|g| g.name == *wanted)
+                .ok_or_else(|| {
+                    let known: Vec<&str> = s.groups.iter().map(SubscriptionGroup::name).collect();
+                    c.err(
+                        item,
+                        "group",
+                        format!(
+                            "unknown group '{wanted}' of server '{}' ({})",
+                            s.name,
+                            if known.is_empty() {
+                                "it has none: add a [[server.group]] or remove 'group'".to_string()
+                            } else {
+                                format!("groups: {}", known.join(", "))
+                            }
+                        ),
+                    )
+                })?,
+        ),
+    };
     if t.namespace_uri.trim().is_empty() {
         return Err(c.err(item, "namespace_uri", "is empty"));
     }
@@ -499,12 +615,11 @@ fn tag(
     })?;
     let access = c.access(item, t.access.as_deref())?;
     let limits = c.limits(item, t.min, t.max, access, data_type == OpcDataType::Bool)?;
-    let sampling_interval = c.millis(
-        item,
-        "sampling_interval_ms",
-        t.sampling_interval_ms,
-        SAMPLING_MS,
-    )?;
+    let group_sampling = group.and_then(|g| servers.get(server)?.groups.get(g)?.sampling_interval);
+    let sampling_interval = match (t.sampling_interval_ms, group_sampling) {
+        (None, Some(from_group)) => from_group,
+        (ms, _) => c.millis(item, "sampling_interval_ms", ms, SAMPLING_MS)?,
+    };
     let deadband = match t.deadband.map(Number::get) {
         None => None,
         Some(_) if data_type == OpcDataType::Bool => {
@@ -527,6 +642,7 @@ fn tag(
         limits,
         sampling_interval,
         deadband,
+        group,
     })
 }
 

@@ -6,12 +6,12 @@
 //! attempt is a fresh session, each step is bounded by the request timeout,
 //! and a lost or refused connection is retried here with capped exponential
 //! backoff (straight to the cap for a rejection). After each connect the
-//! namespace indices are looked up by URI, browse paths are translated, and a
-//! new subscription is created, so a restarted server gets its monitored
-//! items back.
+//! namespace indices are looked up by URI, browse paths are translated, and
+//! new subscriptions are created (one per group of tags, each with its own
+//! publishing interval), so a restarted server gets its monitored items back.
 
-use crate::adapter::{Inner, Live};
-use crate::config::{NodeAddress, Security, ServerConfig};
+use crate::adapter::{Inner, Live, timed};
+use crate::config::{NodeAddress, Security, ServerConfig, TagConfig};
 use crate::convert::{self, Rejection};
 use futures::StreamExt;
 use opcua::client::{
@@ -26,7 +26,7 @@ use opcua::types::{
     ReferenceTypeId, RelativePath, RelativePathElement, StatusCode, TimestampsToReturn,
 };
 use remine_domain::BadReason;
-use remine_plc_common::Backoff;
+use remine_plc_common::{Backoff, ErrorKind, Link};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Weak};
@@ -60,7 +60,10 @@ pub(crate) async fn run_server(inner: Arc<Inner>, s: usize, cancel: Cancellation
     };
     let mut backoff = Backoff::new(cfg.reconnect_min(), cfg.reconnect_max());
     loop {
-        let Some(attempt) = cancellable(&cancel, connect(&mut client, &cfg)).await else {
+        let Some(link) = inner.link(s) else {
+            return;
+        };
+        let Some(attempt) = cancellable(&cancel, connect(&mut client, &cfg, link)).await else {
             return;
         };
         match attempt {
@@ -150,6 +153,8 @@ struct Failure {
     why: String,
     /// The server refused us; retrying soon will not help.
     rejected: bool,
+    /// How it counts in the link's stats.
+    kind: ErrorKind,
 }
 
 impl Failure {
@@ -182,6 +187,7 @@ impl Failure {
         Failure {
             why,
             rejected: rejection.is_some(),
+            kind: convert::error_kind(status),
         }
     }
 
@@ -194,6 +200,7 @@ impl Failure {
                 cfg.request_timeout().as_millis()
             ),
             rejected: false,
+            kind: ErrorKind::Timeout,
         }
     }
 }
@@ -267,8 +274,22 @@ async fn pump(event_loop: SessionEventLoop<TcpConnector>, events: mpsc::Unbounde
     let _ = events.send(Event::Ended);
 }
 
-#[tracing::instrument(name = "opcua_connect", skip(client, cfg), fields(server = %cfg.name()))]
-async fn connect(client: &mut Client, cfg: &ServerConfig) -> Result<Connection, Failure> {
+#[tracing::instrument(name = "opcua_connect", skip(client, cfg, link), fields(server = %cfg.name()))]
+async fn connect(
+    client: &mut Client,
+    cfg: &ServerConfig,
+    link: &Link,
+) -> Result<Connection, Failure> {
+    link.stats().request();
+    let attempt = open(client, cfg).await;
+    if let Err(failure) = &attempt {
+        link.stats().error(failure.kind);
+    }
+    attempt
+}
+
+/// Opens a session: endpoints, secure channel, activation.
+async fn open(client: &mut Client, cfg: &ServerConfig) -> Result<Connection, Failure> {
     let limit = cfg.request_timeout();
     let (policy, mode) = match cfg.security() {
         Security::None => (SecurityPolicy::None, MessageSecurityMode::None),
@@ -322,20 +343,21 @@ async fn connect(client: &mut Client, cfg: &ServerConfig) -> Result<Connection, 
     }
 }
 
-/// One bounded service call; the error names the step and the server.
+/// One bounded, counted service call; the error names the step and the server.
 async fn call<T>(
+    link: &Link,
     cfg: &ServerConfig,
     step: &str,
     fut: impl Future<Output = Result<T, opcua::types::Error>>,
 ) -> Result<T, String> {
-    match timeout(cfg.request_timeout(), fut).await {
-        Err(_) => Err(format!(
+    match timed(link, cfg.request_timeout(), fut).await {
+        None => Err(format!(
             "{step} on server '{}' got no answer within {} ms",
             cfg.name(),
             cfg.request_timeout().as_millis()
         )),
-        Ok(Err(e)) => Err(format!("{step} on server '{}' failed: {e}", cfg.name())),
-        Ok(Ok(v)) => Ok(v),
+        Some(Err(e)) => Err(format!("{step} on server '{}' failed: {e}", cfg.name())),
+        Some(Ok(v)) => Ok(v),
     }
 }
 
@@ -359,7 +381,35 @@ pub(crate) fn browse_path(ns: u16, segments: &[String]) -> BrowsePath {
     }
 }
 
-/// Resolves every tag of the server, then subscribes to the resolved ones.
+/// The monitored item of tag `i`: reporting, its sampling interval, queue
+/// size 1, and its absolute deadband if it has one.
+fn monitored_item(i: usize, t: &TagConfig, node: &NodeId) -> MonitoredItemCreateRequest {
+    let filter = t.deadband().map_or_else(ExtensionObject::null, |d| {
+        ExtensionObject::from_message(DataChangeFilter {
+            trigger: DataChangeTrigger::StatusValue,
+            deadband_type: DeadbandType::Absolute as u32,
+            deadband_value: d,
+        })
+    });
+    MonitoredItemCreateRequest {
+        item_to_monitor: ReadValueId {
+            node_id: node.clone(),
+            attribute_id: AttributeId::Value as u32,
+            ..Default::default()
+        },
+        monitoring_mode: MonitoringMode::Reporting,
+        requested_parameters: MonitoringParameters {
+            client_handle: u32::try_from(i + 1).unwrap_or(0),
+            sampling_interval: t.sampling_interval().as_secs_f64() * 1000.0,
+            filter,
+            queue_size: 1,
+            discard_oldest: true,
+        },
+    }
+}
+
+/// Resolves every tag of the server, then subscribes to the resolved ones,
+/// one subscription per group.
 /// Tags that do not resolve turn bad with the reason; the rest of the server
 /// still works.
 async fn setup(
@@ -369,7 +419,11 @@ async fn setup(
     cfg: &ServerConfig,
     session: &Arc<Session>,
 ) -> Result<Live, String> {
+    let link = inner
+        .link(s)
+        .ok_or_else(|| format!("server #{s} is not in the tag map"))?;
     let namespaces = call(
+        link,
         cfg,
         "reading the namespace array",
         session.read_namespace_array(),
@@ -413,6 +467,7 @@ async fn setup(
     }
     if !paths.is_empty() {
         let results = call(
+            link,
             cfg,
             "translating browse paths",
             session.translate_browse_paths_to_node_ids(&paths),
@@ -441,56 +496,51 @@ async fn setup(
         }
     }
 
-    let callback = DataChangeCallback::new(move |value: DataValue, item: &MonitoredItem| {
-        if let Some(inner) = weak.upgrade() {
-            // Client handles are tag index + 1: async-opcua replaces a 0.
-            let handle = item.client_handle() as usize;
-            inner.received(handle.wrapping_sub(1), value);
-        }
-    });
-    let subscription = call(
-        cfg,
-        "creating the subscription",
-        session.create_subscription(cfg.publishing_interval(), 60, 10, 0, 0, true, callback),
-    )
-    .await?;
-
-    let mut item_tags = Vec::new();
-    let mut items = Vec::new();
-    for &i in tags {
-        let (Some(Ok(node)), Some(t)) = (nodes.get(&i), inner.config.tags().get(i)) else {
-            continue;
-        };
-        let filter = t.deadband().map_or_else(ExtensionObject::null, |d| {
-            ExtensionObject::from_message(DataChangeFilter {
-                trigger: DataChangeTrigger::StatusValue,
-                deadband_type: DeadbandType::Absolute as u32,
-                deadband_value: d,
-            })
-        });
-        items.push(MonitoredItemCreateRequest {
-            item_to_monitor: ReadValueId {
-                node_id: node.clone(),
-                attribute_id: AttributeId::Value as u32,
-                ..Default::default()
-            },
-            monitoring_mode: MonitoringMode::Reporting,
-            requested_parameters: MonitoringParameters {
-                client_handle: u32::try_from(i + 1).unwrap_or(0),
-                sampling_interval: t.sampling_interval().as_secs_f64() * 1000.0,
-                filter,
-                queue_size: 1,
-                discard_oldest: true,
-            },
-        });
-        item_tags.push(i);
-    }
+    // One subscription per group that has tags: the server's default group
+    // (tags naming none) first, then the named groups in file order.
     let mut problems: Vec<(usize, String)> = nodes
         .iter()
         .filter_map(|(&i, node)| node.as_ref().err().map(|why| (i, why.clone())))
         .collect();
-    if !items.is_empty() {
+    let groups = std::iter::once((None, cfg.publishing_interval())).chain(
+        cfg.groups()
+            .iter()
+            .enumerate()
+            .map(|(g, group)| (Some(g), group.publishing_interval())),
+    );
+    for (group, publishing_interval) in groups {
+        let mut item_tags = Vec::new();
+        let mut items = Vec::new();
+        for &i in tags {
+            let (Some(Ok(node)), Some(t)) = (nodes.get(&i), inner.config.tags().get(i)) else {
+                continue;
+            };
+            if t.group_index() != group {
+                continue;
+            }
+            items.push(monitored_item(i, t, node));
+            item_tags.push(i);
+        }
+        if items.is_empty() {
+            continue;
+        }
+        let weak = weak.clone();
+        let callback = DataChangeCallback::new(move |value: DataValue, item: &MonitoredItem| {
+            if let Some(inner) = weak.upgrade() {
+                // Client handles are tag index + 1: async-opcua replaces a 0.
+                let handle = item.client_handle() as usize;
+                inner.received(handle.wrapping_sub(1), value);
+            }
+        });
+        let subscription = call(
+            link,
+            cfg,
+            "creating a subscription",
+            session.create_subscription(publishing_interval, 60, 10, 0, 0, true, callback),
+        )
+        .await?;
         let created = call(
+            link,
             cfg,
             "creating monitored items",
             session.create_monitored_items(subscription, TimestampsToReturn::Both, items),

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use opcua::types::{StatusCode, SubStatusCode, Variant};
 use remine_domain::ports::TagError;
 use remine_domain::{BadReason, Quality, TagValue};
-use remine_plc_common::{write_bool, write_number};
+use remine_plc_common::{ErrorKind, write_bool, write_number};
 
 /// A read variant as a domain value, if it is a scalar number or a bool.
 pub(crate) fn tag_value(v: &Variant) -> Option<TagValue> {
@@ -173,6 +173,31 @@ pub(crate) fn rejection(status: StatusCode) -> Option<Rejection> {
         | SubStatusCode::BadCertificateChainIncomplete
         | SubStatusCode::BadApplicationSignatureInvalid => Some(Rejection::Security),
         _ => None,
+    }
+}
+
+/// How a failed service call counts in the link's stats.
+pub(crate) fn error_kind(status: StatusCode) -> ErrorKind {
+    match status.sub_code() {
+        SubStatusCode::BadTimeout | SubStatusCode::BadRequestTimeout => ErrorKind::Timeout,
+        SubStatusCode::BadDecodingError
+        | SubStatusCode::BadEncodingError
+        | SubStatusCode::BadEncodingLimitsExceeded
+        | SubStatusCode::BadUnknownResponse => ErrorKind::Protocol,
+        SubStatusCode::BadCommunicationError
+        | SubStatusCode::BadConnectionClosed
+        | SubStatusCode::BadConnectionRejected
+        | SubStatusCode::BadNotConnected
+        | SubStatusCode::BadDisconnect
+        | SubStatusCode::BadServerNotConnected
+        | SubStatusCode::BadSecureChannelClosed
+        | SubStatusCode::BadSecureChannelIdInvalid
+        | SubStatusCode::BadSessionClosed
+        | SubStatusCode::BadSessionIdInvalid
+        | SubStatusCode::BadTcpInternalError
+        | SubStatusCode::BadTcpEndpointUrlInvalid
+        | SubStatusCode::BadNoCommunication => ErrorKind::Transport,
+        _ => ErrorKind::Exception,
     }
 }
 

@@ -9,13 +9,18 @@
 //! the tag and the field of every mistake (the password is a [`Secret`] that
 //! never prints). [`OpcUaAdapter`] then keeps one session per server: at every
 //! connect it looks up namespace indices by URI, resolves browse paths and
-//! creates a subscription whose monitored items feed a cache, so `read` never
+//! creates one subscription per [`SubscriptionGroup`] (each with its
+//! publishing interval) whose monitored items feed a cache, so `read` never
 //! waits on the network. Status codes become [`Quality`](remine_domain::Quality)
 //! (good, uncertain, bad with a reason); while a server is down its tags read
 //! `Bad(NotConnected)` with their last values kept as stale, and the adapter
 //! reconnects with capped exponential backoff, restoring the subscription.
 //! Every connect and call is bounded by the request timeout, so a wrong
-//! password is reported in [`ServerStatus`] instead of hanging. Writes are
+//! password is reported in [`ServerStatus`] instead of hanging; the status
+//! also carries the comms-loss alarm, raised after `comms_alarm_delay_ms`
+//! without a session, and the adapter is a
+//! [`DeviceStatsSource`](remine_domain::ports::DeviceStatsSource) for the
+//! metrics. Writes are
 //! checked before the wire, sent as the tag's exact variant type, read back
 //! and compared; [`OpcUaAdapter::call_method`] calls methods such as
 //! Start/Hold/Stop on unit objects.
@@ -61,7 +66,8 @@ mod error;
 
 pub use adapter::{MethodRef, OpcUaAdapter, ServerStatus};
 pub use config::{
-    Credentials, NodeAddress, OpcDataType, OpcUaConfig, Secret, Security, ServerConfig, TagConfig,
+    Credentials, NodeAddress, OpcDataType, OpcUaConfig, Secret, Security, ServerConfig,
+    SubscriptionGroup, TagConfig,
 };
 pub use error::OpcUaError;
 pub use remine_plc_common::WriteLimits;

@@ -279,3 +279,86 @@ fn the_readme_example_parses() {
     assert!(config.tags().len() >= 4);
     assert!(matches!(config.tags()[1].address(), NodeAddress::BrowsePath(p) if p.len() == 2));
 }
+
+// ---- subscription groups, comms alarm ------------------------------------------
+
+const GROUPS: &str = "[[server.group]]\nname = \"fast\"\npublishing_interval_ms = 100\nsampling_interval_ms = 50\n\
+                      [[server.group]]\nname = \"slow\"\npublishing_interval_ms = 10000\n";
+
+#[test]
+fn tags_name_a_group_and_take_its_sampling_interval_unless_they_give_one() {
+    let toml = format!(
+        "{SERVER}{GROUPS}{}{}{}",
+        tag("group = \"fast\""),
+        tag("group = \"fast\"\nsampling_interval_ms = 20").replace("Signal", "Own"),
+        tag("group = \"slow\"").replace("Signal", "Slow"),
+    );
+    let config = OpcUaConfig::from_toml_str(&toml, "plant.toml").unwrap();
+    let groups: Vec<(&str, u128, Option<u128>)> = config.servers()[0]
+        .groups()
+        .iter()
+        .map(|g| {
+            (
+                g.name(),
+                g.publishing_interval().as_millis(),
+                g.sampling_interval().map(|d| d.as_millis()),
+            )
+        })
+        .collect();
+    assert_eq!(groups, [("fast", 100, Some(50)), ("slow", 10_000, None)]);
+    let tags: Vec<(Option<usize>, u128)> = config
+        .tags()
+        .iter()
+        .map(|t| (t.group_index(), t.sampling_interval().as_millis()))
+        .collect();
+    assert_eq!(tags, [(Some(0), 50), (Some(0), 20), (Some(1), 250)]);
+}
+
+#[test]
+fn an_unknown_group_names_the_tag_and_the_groups_there_are() {
+    check(
+        &format!("{SERVER}{GROUPS}{}", tag("group = \"medium\"")),
+        "plant.toml: tag 'Line/Unit/Signal': field 'group': unknown group 'medium' of server 'dcs' \
+         (groups: fast, slow)",
+    );
+    check(
+        &format!("{SERVER}{}", tag("group = \"fast\"")),
+        "plant.toml: tag 'Line/Unit/Signal': field 'group': unknown group 'fast' of server 'dcs' \
+         (it has none: add a [[server.group]] or remove 'group')",
+    );
+}
+
+#[test]
+fn groups_are_unique_named_and_their_intervals_in_range() {
+    check(
+        &format!(
+            "{SERVER}{GROUPS}[[server.group]]\nname = \"fast\"\npublishing_interval_ms = 200\n"
+        ),
+        "plant.toml: server 'dcs' group 'fast': field 'name': duplicate group name on server 'dcs'",
+    );
+    check(
+        &format!("{SERVER}[[server.group]]\nname = \"fast\"\npublishing_interval_ms = 5\n"),
+        "plant.toml: server 'dcs' group 'fast': field 'publishing_interval_ms': 5 is outside 10..=3600000",
+    );
+    check(
+        &format!(
+            "{SERVER}[[server.group]]\nname = \"fast\"\npublishing_interval_ms = 100\nsampling_interval_ms = -1\n"
+        ),
+        "plant.toml: server 'dcs' group 'fast': field 'sampling_interval_ms': -1 is outside 0..=3600000",
+    );
+    check(
+        &format!("{SERVER}[[server.group]]\nname = \"\"\npublishing_interval_ms = 100\n"),
+        "plant.toml: server 'dcs' group '': field 'name': a group name is letters, digits, '_', '-' \
+         and '.', not empty",
+    );
+}
+
+#[test]
+fn the_comms_alarm_delay_is_zero_by_default_and_at_most_an_hour() {
+    let config = OpcUaConfig::from_toml_str(&format!("{SERVER}{}", tag("")), "plant.toml").unwrap();
+    assert!(config.servers()[0].comms_alarm_delay().is_zero());
+    check(
+        &format!("{SERVER}comms_alarm_delay_ms = 3600001\n{}", tag("")),
+        "plant.toml: server 'dcs': field 'comms_alarm_delay_ms': 3600001 is outside 0..=3600000",
+    );
+}

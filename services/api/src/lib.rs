@@ -8,7 +8,12 @@
 //!
 //! Authentication: `POST /api/v1/session` opens a session; its token works
 //! as the `remine_session` cookie (the HMI) and as `Authorization: Bearer`
-//! (machines). Each route states the role it needs.
+//! (machines). Each route states the role it needs. `GET /metrics` (outside
+//! `/api/v1`) needs none: it serves the PLC links' connection state,
+//! comms-loss alarms, request and error counters and round-trip histograms
+//! in the Prometheus text format, read-only and without secrets, from the
+//! [`DeviceStatsSource`](remine_domain::ports::DeviceStatsSource)s in
+//! [`AppState::stats`].
 //!
 //! ```no_run
 //! # async fn f(state: remine_api::AppState) {
@@ -20,6 +25,7 @@
 mod auth;
 mod dto;
 mod error;
+mod metrics;
 mod routes;
 
 pub use auth::Authenticated;

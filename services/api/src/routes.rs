@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use futures::Stream;
-use remine_domain::ports::{Store, TagIo};
+use remine_domain::ports::{DeviceStatsSource, Store, TagIo};
 use remine_domain::{Action, LotId, TagName, TagValue};
 use remine_mes::{GuardedWriter, LiveValues, Snapshot, Users};
 use serde::Deserialize;
@@ -34,6 +34,8 @@ pub struct AppState {
     pub live: LiveValues,
     /// The plant's display name for the HMI header.
     pub site: String,
+    /// The PLC adapters, for `GET /metrics` (empty without a plant).
+    pub stats: Vec<Arc<dyn DeviceStatsSource>>,
 }
 
 /// A JSON body whose rejection is an [`ApiError`], so malformed bodies get
@@ -67,6 +69,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("no such API route".into()) });
     Router::new()
         .nest("/api/v1", api)
+        .route("/metrics", get(metrics))
         .route("/", get(hmi_index))
         .route("/assets/{file}", get(hmi_asset))
         .layer(TraceLayer::new_for_http())
@@ -75,6 +78,23 @@ pub fn app(state: AppState) -> Router {
 
 async fn health(State(s): State<AppState>) -> Json<Value> {
     Json(serde_json::json!({ "status": "ok", "site": s.site, "plant": s.plant.is_some() }))
+}
+
+/// `GET /metrics`, no session needed: the PLC links in the Prometheus text
+/// format (read-only, no secrets).
+async fn metrics(State(s): State<AppState>) -> Response {
+    let stats: Vec<_> = s.stats.iter().flat_map(|src| src.device_stats()).collect();
+    (
+        [
+            (
+                CONTENT_TYPE,
+                HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+            ),
+            (CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        crate::metrics::render(&stats),
+    )
+        .into_response()
 }
 
 fn session_cookie(token: &str, max_age_s: i64) -> Result<HeaderValue, ApiError> {

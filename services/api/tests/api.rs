@@ -49,6 +49,7 @@ async fn fixture() -> Fixture {
         writer: None,
         live: LiveValues::none(),
         site: "test plant".into(),
+        stats: Vec::new(),
     };
     Fixture { state, _dir: dir }
 }

@@ -17,7 +17,8 @@
 //! - [`UnitState`] and [`UnitCommand`]: the ISA-88 state model;
 //! - [`Role`], [`Username`]: identity; [`AuditEvent`] and [`AuditEntry`]: the
 //!   hash-chained audit trail;
-//! - [`TagName`], [`TagReading`], [`Quality`]: what the PLC adapters deliver.
+//! - [`TagName`], [`TagReading`], [`Quality`]: what the PLC adapters deliver
+//!   (and [`ports::DeviceStats`]: how their links fare).
 //!
 //! ```
 //! use remine_domain::{Chemistry, Element, Kilograms, UnitType};

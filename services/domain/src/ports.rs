@@ -1,7 +1,8 @@
 //! The ports: traits through which the services reach PLCs and storage.
 //!
-//! Adapters (remine-modbus, remine-opcua) implement [`TagIo`]; the store
-//! (remine-store) implements [`LotStore`], [`UserStore`] and [`AuditLog`].
+//! Adapters (remine-modbus, remine-opcua) implement [`TagIo`] and
+//! [`DeviceStatsSource`]; the store (remine-store) implements [`LotStore`],
+//! [`UserStore`] and [`AuditLog`].
 //! Every write method of a store takes the [`AuditEvent`] that describes it
 //! and appends it in the same transaction, so no write goes unaudited and no
 //! audit entry describes a write that did not happen.
@@ -53,6 +54,50 @@ pub trait TagIo: Send + Sync + fmt::Debug {
     /// Writes one value. Callers go through the services' guarded write
     /// path, which checks role and limits, audits, and reads back.
     async fn write(&self, tag: &TagName, value: TagValue) -> Result<(), TagError>;
+}
+
+/// The communication figures of one PLC link (a Modbus device, an OPC UA
+/// server), as a monitoring system scrapes them. Counters only grow while
+/// the adapter runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceStats {
+    /// The protocol: `"modbus"` or `"opcua"`.
+    pub kind: &'static str,
+    /// The device or server name from the tag map.
+    pub device: String,
+    /// The link answers.
+    pub connected: bool,
+    /// The comms-loss alarm is raised.
+    pub comms_alarm: bool,
+    /// Times the link came back after being lost.
+    pub reconnects: u64,
+    /// Requests sent (reads, writes, connects, service calls).
+    pub requests: u64,
+    /// Failed requests by kind (`timeout`, `exception`, `transport`,
+    /// `protocol`), every kind listed, in that order.
+    pub errors: Vec<(&'static str, u64)>,
+    /// Upper bounds of the round-trip-time buckets, in seconds, ascending.
+    pub rtt_bucket_bounds_s: Vec<f64>,
+    /// Round trips at or below each bound (cumulative, one per bound); the
+    /// implicit `+Inf` bucket is `rtt_count`.
+    pub rtt_bucket_counts: Vec<u64>,
+    /// Sum of all round-trip times, in seconds.
+    pub rtt_sum_s: f64,
+    /// Round trips measured (answered requests).
+    pub rtt_count: u64,
+}
+
+impl DeviceStats {
+    /// Failed requests of every kind.
+    pub fn errors_total(&self) -> u64 {
+        self.errors.iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// Something that reports [`DeviceStats`]: each PLC adapter, for every link.
+pub trait DeviceStatsSource: Send + Sync + fmt::Debug {
+    /// One entry per device or server, in tag-map order.
+    fn device_stats(&self) -> Vec<DeviceStats>;
 }
 
 /// Why a store operation failed.

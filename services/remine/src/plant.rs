@@ -1,7 +1,7 @@
 //! Connecting to a plant: adapters from tag maps, routed behind one PlantIo,
 //! with the guarded writer and the live-value publisher on top.
 
-use remine_domain::ports::{Store, TagIo};
+use remine_domain::ports::{DeviceStatsSource, Store, TagIo};
 use remine_mes::{GuardedWriter, LiveValues, PlantIo};
 use remine_modbus::{ModbusAdapter, ModbusConfig};
 use remine_opcua::{OpcUaAdapter, OpcUaConfig};
@@ -14,6 +14,8 @@ pub struct Plant {
     pub io: Arc<PlantIo>,
     pub writer: GuardedWriter,
     pub live: LiveValues,
+    /// The adapters again, for the link metrics (`GET /metrics`).
+    pub stats: Vec<Arc<dyn DeviceStatsSource>>,
 }
 
 /// Starts the adapters (they connect in the background: an unreachable
@@ -25,14 +27,24 @@ pub fn connect(
     live_period: Duration,
 ) -> anyhow::Result<Plant> {
     let mut sources: Vec<Arc<dyn TagIo>> = Vec::new();
+    let mut stats: Vec<Arc<dyn DeviceStatsSource>> = Vec::new();
     for config in modbus {
-        sources.push(Arc::new(ModbusAdapter::start(config)?));
+        let adapter = Arc::new(ModbusAdapter::start(config)?);
+        stats.push(adapter.clone());
+        sources.push(adapter);
     }
     for config in opcua {
-        sources.push(Arc::new(OpcUaAdapter::start(config)?));
+        let adapter = Arc::new(OpcUaAdapter::start(config)?);
+        stats.push(adapter.clone());
+        sources.push(adapter);
     }
     let io = Arc::new(PlantIo::new(sources)?);
     let writer = GuardedWriter::new(io.clone(), store);
     let live = LiveValues::start(io.clone(), io.names(), live_period);
-    Ok(Plant { io, writer, live })
+    Ok(Plant {
+        io,
+        writer,
+        live,
+        stats,
+    })
 }

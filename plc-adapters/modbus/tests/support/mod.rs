@@ -1,12 +1,15 @@
 //! A real Modbus TCP server for the adapter's tests: a register bank behind
-//! tokio-modbus's server, with counters and fault switches; and a silent
-//! server that accepts connections and never answers.
+//! tokio-modbus's server, with counters (requests, connections, requests in
+//! flight at once) and fault switches (exceptions, ignored writes, a delay
+//! per answer); and a silent server that accepts connections and never answers.
 
 #![allow(dead_code)]
 
-use std::future::{Ready, ready};
+use std::future::{Future, ready};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_modbus::prelude::{ExceptionCode, Request, Response, SlaveRequest};
@@ -29,6 +32,17 @@ pub struct Bank {
     pub ignore_writes: bool,
     /// Holding registers at or above this address raise IllegalDataAddress.
     pub fail_from: Option<u16>,
+    /// How long the device takes to answer each request.
+    pub delay: Duration,
+    /// The next this many requests are never answered (their connection hangs).
+    pub stall_next: usize,
+    /// Read requests with the time they arrived: (function code, address, when).
+    pub read_times: Vec<(u8, u16, Instant)>,
+    /// TCP connections accepted so far.
+    pub connections: usize,
+    /// Requests being answered right now, and the most ever at once.
+    pub in_flight: usize,
+    pub max_in_flight: usize,
 }
 
 impl Bank {
@@ -43,6 +57,12 @@ impl Bank {
             writes: 0,
             ignore_writes: false,
             fail_from: None,
+            delay: Duration::ZERO,
+            stall_next: 0,
+            read_times: Vec::new(),
+            connections: 0,
+            in_flight: 0,
+            max_in_flight: 0,
         }
     }
 
@@ -57,6 +77,16 @@ impl Bank {
         let failing = |addr: u16, count: u16, fail_from: Option<u16>| {
             fail_from.is_some_and(|f| u32::from(addr) + u32::from(count) > u32::from(f))
         };
+        let read = match req.request {
+            Request::ReadHoldingRegisters(a, _) => Some((3, a)),
+            Request::ReadInputRegisters(a, _) => Some((4, a)),
+            Request::ReadCoils(a, _) => Some((1, a)),
+            Request::ReadDiscreteInputs(a, _) => Some((2, a)),
+            _ => None,
+        };
+        if let Some((f, a)) = read {
+            self.read_times.push((f, a, Instant::now()));
+        }
         match req.request {
             Request::ReadHoldingRegisters(a, n) => {
                 self.reads.push((3, a, n));
@@ -117,10 +147,33 @@ impl Service for BankService {
     type Request = SlaveRequest<'static>;
     type Response = Response;
     type Exception = ExceptionCode;
-    type Future = Ready<Result<Response, ExceptionCode>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, ExceptionCode>> + Send>>;
 
     fn call(&self, req: Self::Request) -> Self::Future {
-        ready(self.0.lock().expect("bank lock").handle(req))
+        let bank = self.0.clone();
+        Box::pin(async move {
+            let stall = {
+                let mut b = bank.lock().expect("bank lock");
+                let stall = b.stall_next > 0;
+                b.stall_next = b.stall_next.saturating_sub(1);
+                stall
+            };
+            if stall {
+                std::future::pending::<()>().await;
+            }
+            let delay = {
+                let mut b = bank.lock().expect("bank lock");
+                b.in_flight += 1;
+                b.max_in_flight = b.max_in_flight.max(b.in_flight);
+                b.delay
+            };
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            let mut b = bank.lock().expect("bank lock");
+            b.in_flight -= 1;
+            b.handle(req)
+        })
     }
 }
 
@@ -177,6 +230,7 @@ fn serve(listener: TcpListener, bank: Arc<Mutex<Bank>>) -> JoinHandle<()> {
         let service = BankService(bank);
         let on_connected = move |stream, _peer| {
             let service = service.clone();
+            service.0.lock().expect("bank lock").connections += 1;
             ready(Ok(Some((service, stream))))
         };
         let _ = server.serve(&on_connected, |_err| {}).await;

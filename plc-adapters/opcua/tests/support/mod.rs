@@ -124,6 +124,34 @@ impl TestServer {
         self.id("Leach1.Running")
     }
 
+    /// The subscriptions of every open session: (publishing interval as
+    /// revised by the server, sampling intervals of its monitored items,
+    /// sorted), sorted by interval.
+    pub fn subscriptions(&self) -> Vec<(std::time::Duration, Vec<f64>)> {
+        let Some(handle) = self.handle.as_ref() else {
+            return Vec::new();
+        };
+        let cache = handle.subscriptions();
+        let mut found = Vec::new();
+        // Session ids are numbered from 1 across the test process.
+        for session in 0..10_000 {
+            let Some(subs) = cache.get_session_subscriptions(session) else {
+                continue;
+            };
+            let subs = subs.lock();
+            for id in subs.subscription_ids() {
+                if let Some(sub) = subs.get(id) {
+                    let mut sampling: Vec<f64> =
+                        sub.items().map(|item| item.sampling_interval()).collect();
+                    sampling.sort_by(f64::total_cmp);
+                    found.push((sub.publishing_interval(), sampling));
+                }
+            }
+        }
+        found.sort_by_key(|s| s.0);
+        found
+    }
+
     /// The value of a variable without callbacks.
     pub fn value(&self, id: &NodeId) -> Option<Variant> {
         let manager = self.manager();

@@ -96,6 +96,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         writer: Some(plant.writer.clone()),
         live: plant.live.clone(),
         site: "remine demo plant (simulated)".into(),
+        stats: plant.stats.clone(),
     };
     let addr = listener.local_addr()?;
     let http = tokio::spawn(async move { axum::serve(listener, remine_api::app(state)).await });

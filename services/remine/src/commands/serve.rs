@@ -163,6 +163,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .map(|p| p.live.clone())
             .unwrap_or_else(LiveValues::none),
         site: config.site,
+        stats: connected
+            .as_ref()
+            .map(|p| p.stats.clone())
+            .unwrap_or_default(),
     };
     println!(
         "serving {} on http://{}/",
