@@ -117,11 +117,23 @@ async fn survive(
         "the last value is kept, stale, under {what}"
     );
     assert_eq!(during.good_value(), None, "a stale value is never good");
+    if link_lost(&during.quality) {
+        // The comms-loss alarm (delay 0) is up while the link is.
+        let status = adapter.status().remove(0);
+        assert!(
+            status.comms_alarm.is_some(),
+            "comms alarm under {what}: {status:?}"
+        );
+    }
 
     end(&plant, id).await;
     let back = Instant::now();
     good(&adapter, RECOVERY).await;
     let took = back.elapsed();
+    assert!(
+        adapter.status()[0].comms_alarm.is_none(),
+        "the comms alarm cleared"
+    );
     let clock = until(&adapter, CLOCK, RECOVERY, "a fresh clock", |r| {
         r.quality == Quality::Good
     })

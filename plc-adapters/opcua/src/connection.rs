@@ -118,6 +118,13 @@ async fn cancellable<T>(cancel: &CancellationToken, fut: impl Future<Output = T>
     }
 }
 
+/// Monitored items created per call: servers limit items per call (1000 by
+/// default in async-opcua, often less elsewhere) and the message size
+/// (about 320 kB by default), which 10,000 items in one request exceed.
+const ITEMS_PER_CALL: usize = 500;
+/// Browse paths translated per call (servers often allow only 100).
+const PATHS_PER_CALL: usize = 100;
+
 /// The OPC UA client: our certificate (created in `pki_dir` if missing), trust
 /// settings, timeouts, and no reconnects of its own.
 fn client_builder(cfg: &ServerConfig) -> ClientBuilder {
@@ -466,13 +473,18 @@ async fn setup(
         }
     }
     if !paths.is_empty() {
-        let results = call(
-            link,
-            cfg,
-            "translating browse paths",
-            session.translate_browse_paths_to_node_ids(&paths),
-        )
-        .await?;
+        let mut results = Vec::with_capacity(paths.len());
+        for chunk in paths.chunks(PATHS_PER_CALL) {
+            results.extend(
+                call(
+                    link,
+                    cfg,
+                    "translating browse paths",
+                    session.translate_browse_paths_to_node_ids(chunk),
+                )
+                .await?,
+            );
+        }
         for (k, &i) in path_tags.iter().enumerate() {
             let result = results.get(k);
             let node = result
@@ -539,13 +551,21 @@ async fn setup(
             session.create_subscription(publishing_interval, 60, 10, 0, 0, true, callback),
         )
         .await?;
-        let created = call(
-            link,
-            cfg,
-            "creating monitored items",
-            session.create_monitored_items(subscription, TimestampsToReturn::Both, items),
-        )
-        .await?;
+        let mut created = Vec::with_capacity(items.len());
+        let mut items = items;
+        while !items.is_empty() {
+            let rest = items.split_off(items.len().min(ITEMS_PER_CALL));
+            created.extend(
+                call(
+                    link,
+                    cfg,
+                    "creating monitored items",
+                    session.create_monitored_items(subscription, TimestampsToReturn::Both, items),
+                )
+                .await?,
+            );
+            items = rest;
+        }
         for (k, &i) in item_tags.iter().enumerate() {
             let status = created
                 .get(k)

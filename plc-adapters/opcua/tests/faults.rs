@@ -123,6 +123,11 @@ async fn survive(fault: Fault, end: impl AsyncFnOnce(&RunningPlant, u64)) -> Dur
         Quality::Bad(BadReason::NotConnected),
         "under {what}"
     );
+    let status = adapter.status().remove(0);
+    assert!(
+        status.comms_alarm.is_some(),
+        "comms alarm under {what}: {status:?}"
+    );
 
     end(&plant, id).await;
     let back = Instant::now();
@@ -145,6 +150,10 @@ async fn survive(fault: Fault, end: impl AsyncFnOnce(&RunningPlant, u64)) -> Dur
     )
     .await;
     let took = back.elapsed();
+    assert!(
+        adapter.status()[0].comms_alarm.is_none(),
+        "the comms alarm cleared"
+    );
     println!("{what}: good again {took:?} after the peer's return");
     assert!(took <= RECOVERY);
     adapter.shutdown().await;
