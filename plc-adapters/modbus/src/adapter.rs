@@ -33,6 +33,7 @@ use tokio::sync::{Notify, watch};
 use tokio::time::{MissedTickBehavior, timeout};
 use tokio_modbus::Slave;
 use tokio_modbus::client::{Client, Context, Reader, Writer, tcp};
+use tokio_modbus::prelude::ExceptionCode;
 
 /// How long `shutdown` waits for a poller to close its connection.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -600,10 +601,33 @@ async fn lane(
                 inner.dropped(d, k, lost, &block.tags);
                 return;
             }
+            Ok(Err(
+                exception @ (ExceptionCode::GatewayPathUnavailable
+                | ExceptionCode::GatewayTargetDevice),
+            )) => {
+                // The gateway answers, the device behind it does not: that
+                // is a lost link to the device (its tags bad, the comms
+                // alarm), though the connection to the gateway stays open.
+                drop(link);
+                conn.answered.store(true, Ordering::Relaxed);
+                inner.lost(
+                    d,
+                    Lost {
+                        reason: BadReason::DeviceFailure(format!(
+                            "exception {exception:?} ({exception}) on {what}"
+                        )),
+                        why: format!(
+                            "the gateway cannot reach the device: exception {exception:?} on {what}"
+                        ),
+                    },
+                );
+                return;
+            }
             Ok(Err(exception)) => {
                 drop(link);
                 conn.answered.store(true, Ordering::Relaxed);
                 inner.answered(d);
+                let exception = format!("{exception:?} ({exception})");
                 tracing::warn!(request = %what, %exception, "Modbus exception");
                 inner.cache.set_bad(
                     block.tags.iter().copied(),
@@ -627,7 +651,7 @@ async fn request<T>(
     limit: Duration,
     what: &str,
     call: impl Future<Output = tokio_modbus::Result<T>>,
-) -> Result<Result<T, String>, Lost> {
+) -> Result<Result<T, ExceptionCode>, Lost> {
     let stats = link.stats();
     stats.request();
     let sent = Instant::now();
@@ -659,7 +683,7 @@ async fn request<T>(
         }
         Ok(Ok(Err(exception))) => {
             stats.error(ErrorKind::Exception);
-            Ok(Err(format!("{exception:?} ({exception})")))
+            Ok(Err(exception))
         }
         Ok(Ok(Ok(v))) => Ok(Ok(v)),
     }
@@ -714,7 +738,7 @@ async fn step<T>(
     match request(link, limit, what, call).await {
         Err(lost) => Err(WriteFailure::Link(lost)),
         Ok(Err(exception)) => Err(WriteFailure::Refused(format!(
-            "device answered the {what} with exception {exception}"
+            "device answered the {what} with exception {exception:?} ({exception})"
         ))),
         Ok(Ok(v)) => Ok(v),
     }
