@@ -320,7 +320,13 @@ async fn the_same_seed_gives_the_same_truth() {
                 // Wall-clock timing decides when a batch is seen to end.
                 v["t_s"] = serde_json::Value::Null;
                 v["seq"] = serde_json::Value::Null;
-                v["outputs"] = v["outputs"].clone();
+                // The scales' readings depend on when the batch is cleared
+                // (their drift runs on): compare the truth only.
+                if let Some(outputs) = v["outputs"].as_object_mut() {
+                    for out in outputs.values_mut() {
+                        out["measured_kg"] = serde_json::Value::Null;
+                    }
+                }
                 serde_json::to_string(&v["outputs"]).expect("json")
             })
             .collect();
