@@ -119,7 +119,10 @@ async fn survive(
     assert_eq!(during.good_value(), None, "a stale value is never good");
     // The comms-loss alarm (delay 0) is up: the device is out of reach.
     let status = adapter.status().remove(0);
-    assert!(status.comms_alarm.is_some(), "comms alarm under {what}: {status:?}");
+    assert!(
+        status.comms_alarm.is_some(),
+        "comms alarm under {what}: {status:?}"
+    );
 
     end(&plant, id).await;
     let back = Instant::now();
