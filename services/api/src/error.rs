@@ -96,6 +96,7 @@ impl From<MesError> for ApiError {
                 ApiError::Unauthenticated(e.to_string())
             }
             MesError::Invalid(d) => ApiError::BadRequest(d.to_string()),
+            MesError::InvalidRecipe { .. } => ApiError::BadRequest(e.to_string()),
             MesError::Tag(t) => t.into(),
             MesError::Store(s) => s.into(),
             MesError::Plant(m) => ApiError::Plant(m),

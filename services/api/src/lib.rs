@@ -26,6 +26,7 @@ mod auth;
 mod dto;
 mod error;
 mod metrics;
+mod recipes;
 mod routes;
 
 pub use auth::Authenticated;

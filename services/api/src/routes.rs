@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use futures::Stream;
 use remine_domain::ports::{DeviceStatsSource, Store, TagIo};
 use remine_domain::{Action, LotId, TagName, TagValue};
-use remine_mes::{GuardedWriter, LiveValues, Snapshot, Users};
+use remine_mes::{GuardedWriter, LiveValues, Recipes, Snapshot, Users};
 use serde::Deserialize;
 use serde_json::Value;
 use std::convert::Infallible;
@@ -36,18 +36,20 @@ pub struct AppState {
     pub site: String,
     /// The PLC adapters, for `GET /metrics` (empty without a plant).
     pub stats: Vec<Arc<dyn DeviceStatsSource>>,
+    /// Master recipes, their life cycle, and downloads to units.
+    pub recipes: Recipes,
 }
 
 /// A JSON body whose rejection is an [`ApiError`], so malformed bodies get
 /// the same error shape as everything else.
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
-struct ApiJson<T>(T);
+pub(crate) struct ApiJson<T>(pub T);
 
 /// A query string whose rejection is an [`ApiError`].
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
-struct ApiQuery<T>(T);
+pub(crate) struct ApiQuery<T>(pub T);
 
 // The derive macros need the rejections in scope.
 #[allow(dead_code)]
@@ -66,6 +68,7 @@ pub fn app(state: AppState) -> Router {
         .route("/reports/recovery", get(recovery))
         .route("/audit", get(audit))
         .route("/audit/verify", get(audit_verify))
+        .merge(crate::recipes::routes())
         .fallback(|| async { ApiError::NotFound("no such API route".into()) });
     Router::new()
         .nest("/api/v1", api)

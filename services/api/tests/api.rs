@@ -12,7 +12,7 @@ use remine_domain::{
     AuditEvent, Chemistry, ContentSource, Element, GenealogyEdge, Kilograms, Lot, LotFields, LotId,
     LotKind, ProductKind, Role, Username,
 };
-use remine_mes::{Actor, LiveValues, Users};
+use remine_mes::{Actor, LiveValues, Recipes, Users};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -30,6 +30,7 @@ async fn fixture() -> Fixture {
     for (name, role) in [
         ("vera", Role::Viewer),
         ("otto", Role::Operator),
+        ("erin", Role::Engineer),
         ("sue", Role::Supervisor),
     ] {
         users
@@ -43,6 +44,11 @@ async fn fixture() -> Fixture {
             .unwrap();
     }
     let state = AppState {
+        recipes: Recipes::new(
+            store.clone(),
+            users.clone(),
+            remine_recipes::shipped_catalogues(),
+        ),
         store,
         users,
         plant: None,
@@ -197,14 +203,10 @@ async fn the_audit_trail_needs_a_supervisor() {
     let sup = login(&f, "sue").await;
     let (s, b) = call(&f, "GET", "/api/v1/audit", Some(&sup), None).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(
-        b.as_array().unwrap().len(),
-        3,
-        "three user.add entries: {b}"
-    );
+    assert_eq!(b.as_array().unwrap().len(), 4, "four user.add entries: {b}");
     let (s, b) = call(&f, "GET", "/api/v1/audit/verify", Some(&sup), None).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(b, json!({"intact": true, "entries": 3}));
+    assert_eq!(b, json!({"intact": true, "entries": 4}));
 }
 
 #[tokio::test]
@@ -377,4 +379,215 @@ async fn the_hmi_is_served_from_the_binary() {
     );
     let (s, _) = call(&f, "GET", "/assets/app.js", None, None).await;
     assert_eq!(s, StatusCode::OK);
+}
+
+/// A shipped recipe as the API's JSON.
+fn recipe_json(key: &str) -> Value {
+    let (_, r) = remine_recipes::shipped_recipes()
+        .into_iter()
+        .find(|(_, r)| r.key().to_string() == key)
+        .unwrap();
+    let phases: Vec<Value> = r
+        .phases()
+        .iter()
+        .map(|ph| {
+            let params: Vec<Value> = ph
+                .parameters
+                .iter()
+                .map(|p| {
+                    json!({"name": p.name().as_str(), "value": p.value().value(),
+                           "unit": p.value().unit().symbol(), "min": p.min().value(), "max": p.max().value()})
+                })
+                .collect();
+            json!({"unitProcedure": ph.path.unit_procedure.as_str(), "operation": ph.path.operation.as_str(),
+                   "phase": ph.path.phase.as_str(), "parameters": params})
+        })
+        .collect();
+    json!({"line": r.key().line.name(), "chemistry": r.key().chemistry.name(),
+           "description": r.description(), "phases": phases})
+}
+
+async fn sign(f: &Fixture, token: &str, step: &str, password: &str) -> (StatusCode, Value) {
+    call(
+        f,
+        "POST",
+        &format!("/api/v1/recipes/hydromet/NMC811/1/{step}"),
+        Some(token),
+        Some(json!({"password": password, "reason": "per SOP-12"})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_recipe_is_drafted_by_an_engineer_and_approved_and_released_by_another_person() {
+    let f = fixture().await;
+    let erin = login(&f, "erin").await;
+    let sue = login(&f, "sue").await;
+    let (s, b) = call(
+        &f,
+        "POST",
+        "/api/v1/recipes",
+        Some(&erin),
+        Some(json!({"recipe": recipe_json("hydromet/NMC811"), "reason": "first issue"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(b["status"], "draft");
+    assert_eq!(b["findings"], json!([]));
+
+    let (s, b) = sign(&f, &erin, "submit", "wrong-password").await;
+    check_error(
+        s,
+        &b,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        "password does not match",
+    );
+    let (s, b) = sign(&f, &erin, "submit", "a-long-password").await;
+    assert_eq!(
+        (s, b["status"].clone()),
+        (StatusCode::OK, json!("in_review")),
+        "{b}"
+    );
+    let (s, b) = sign(&f, &erin, "approve", "a-long-password").await;
+    check_error(s, &b, StatusCode::FORBIDDEN, "forbidden", "supervisor");
+    let (s, _) = sign(&f, &sue, "approve", "a-long-password").await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, b) = sign(&f, &sue, "release", "a-long-password").await;
+    assert_eq!(
+        (s, b["status"].clone()),
+        (StatusCode::OK, json!("released")),
+        "{b}"
+    );
+    let meanings: Vec<&str> = b["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["meaning"].as_str().unwrap())
+        .collect();
+    assert_eq!(meanings, ["authored", "approved", "released"]);
+
+    let (s, b) = call(
+        &f,
+        "PUT",
+        "/api/v1/recipes/hydromet/NMC811/1",
+        Some(&erin),
+        Some(json!({"recipe": recipe_json("hydromet/NMC811"), "reason": "tweak"})),
+    )
+    .await;
+    check_error(
+        s,
+        &b,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        "only a draft may be edited",
+    );
+    let (s, b) = call(
+        &f,
+        "GET",
+        "/api/v1/recipes?line=hydromet",
+        Some(&erin),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(b.as_array().unwrap().len(), 1, "{b}");
+}
+
+#[tokio::test]
+async fn a_recipe_with_a_bad_unit_or_an_unsafe_value_is_refused_naming_the_parameter() {
+    let f = fixture().await;
+    let erin = login(&f, "erin").await;
+    let mut bad_unit = recipe_json("mechanical/NMC811");
+    bad_unit["phases"][0]["parameters"][0]["unit"] = json!("furlong");
+    let (s, b) = call(
+        &f,
+        "POST",
+        "/api/v1/recipes",
+        Some(&erin),
+        Some(json!({"recipe": bad_unit})),
+    )
+    .await;
+    check_error(s, &b, StatusCode::BAD_REQUEST, "bad_request", "furlong");
+    let name = bad_unit["phases"][0]["parameters"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        b["error"]["message"].as_str().unwrap().contains(&name),
+        "{b}"
+    );
+
+    // A dryer at atmospheric pressure leaves the solvents in the black mass.
+    let mut unsafe_recipe = recipe_json("mechanical/NMC811");
+    for ph in unsafe_recipe["phases"].as_array_mut().unwrap() {
+        for p in ph["parameters"].as_array_mut().unwrap() {
+            if p["name"] == "dryer_pressure" {
+                *p = json!({"name": "dryer_pressure", "value": 1000.0, "unit": "mbar", "min": 900.0, "max": 1013.0});
+            }
+        }
+    }
+    let (s, b) = call(
+        &f,
+        "POST",
+        "/api/v1/recipes/validate",
+        Some(&erin),
+        Some(unsafe_recipe.clone()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let text = b.to_string();
+    assert!(
+        text.contains("dryer_pressure") && text.contains("dryer_temperature"),
+        "{text}"
+    );
+    let (s, b) = call(
+        &f,
+        "POST",
+        "/api/v1/recipes",
+        Some(&erin),
+        Some(json!({"recipe": unsafe_recipe})),
+    )
+    .await;
+    check_error(
+        s,
+        &b,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        "boiling point",
+    );
+    let (_, list) = call(&f, "GET", "/api/v1/recipes", Some(&erin), None).await;
+    assert_eq!(list, json!([]), "nothing stored");
+}
+
+#[tokio::test]
+async fn the_editor_gets_the_equipment_catalogue_with_units_and_limits() {
+    let f = fixture().await;
+    let vera = login(&f, "vera").await;
+    let (s, b) = call(
+        &f,
+        "GET",
+        "/api/v1/recipes/catalogue/hydromet",
+        Some(&vera),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let leach = b
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "leach_temperature")
+        .unwrap();
+    assert_eq!(leach["dimension"], "temperature");
+    assert!(leach["max"].as_f64().unwrap() > leach["min"].as_f64().unwrap());
+    let (s, b) = call(
+        &f,
+        "GET",
+        "/api/v1/recipes/catalogue/kitchen",
+        Some(&vera),
+        None,
+    )
+    .await;
+    check_error(s, &b, StatusCode::BAD_REQUEST, "bad_request", "kitchen");
 }

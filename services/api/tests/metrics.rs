@@ -9,7 +9,7 @@ use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use remine_api::{AppState, app};
 use remine_domain::ports::{DeviceStatsSource, Store};
-use remine_mes::{LiveValues, Users};
+use remine_mes::{LiveValues, Recipes, Users};
 use remine_modbus::{ModbusAdapter, ModbusConfig};
 use std::collections::BTreeMap;
 use std::future::{Ready, ready};
@@ -152,6 +152,11 @@ async fn metrics_of_a_polling_modbus_adapter_parse_and_grow() {
         Arc::new(remine_store::Db::open_sqlite_dir(dir.path()).await.unwrap());
     let state = AppState {
         users: Users::new(store.clone(), chrono::Duration::hours(1)),
+        recipes: Recipes::new(
+            store.clone(),
+            Users::new(store.clone(), chrono::Duration::hours(1)),
+            Vec::new(),
+        ),
         store,
         plant: None,
         writer: None,
@@ -221,6 +226,11 @@ async fn without_a_plant_the_metrics_are_only_help_and_type() {
         Arc::new(remine_store::Db::open_sqlite_dir(dir.path()).await.unwrap());
     let state = AppState {
         users: Users::new(store.clone(), chrono::Duration::hours(1)),
+        recipes: Recipes::new(
+            store.clone(),
+            Users::new(store.clone(), chrono::Duration::hours(1)),
+            Vec::new(),
+        ),
         store,
         plant: None,
         writer: None,

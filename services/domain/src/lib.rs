@@ -15,6 +15,8 @@
 //!   links them;
 //! - [`RecoveryReport`]: recovery rates per element, computed from lots;
 //! - [`UnitState`] and [`UnitCommand`]: the ISA-88 state model;
+//! - [`recipe`]: master recipes with units, their life cycle and signatures,
+//!   and their validation against the equipment's capability;
 //! - [`Role`], [`Username`]: identity; [`AuditEvent`] and [`AuditEntry`]: the
 //!   hash-chained audit trail;
 //! - [`TagName`], [`TagReading`], [`Quality`]: what the PLC adapters deliver
@@ -36,6 +38,7 @@ mod lot;
 mod passport;
 pub mod ports;
 mod quantity;
+pub mod recipe;
 mod recovery;
 mod tag;
 mod unit_state;

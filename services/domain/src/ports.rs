@@ -2,11 +2,13 @@
 //!
 //! Adapters (remine-modbus, remine-opcua) implement [`TagIo`] and
 //! [`DeviceStatsSource`]; the store (remine-store) implements [`LotStore`],
-//! [`UserStore`] and [`AuditLog`].
+//! [`UserStore`], [`AuditLog`] and [`RecipeStore`].
 //! Every write method of a store takes the [`AuditEvent`] that describes it
 //! and appends it in the same transaction, so no write goes unaudited and no
 //! audit entry describes a write that did not happen.
 
+use crate::recipe::lifecycle::RecipeStatus;
+use crate::recipe::{ControlRecipe, Recipe, RecipeKey, RecipeRecord, RecipeVersion, Signature};
 use crate::{
     AuditEntry, AuditEvent, ChainBreak, GenealogyEdge, Lot, LotId, Passport, PassportId, Role,
     TagInfo, TagName, TagReading, TagValue, Username,
@@ -203,7 +205,70 @@ pub trait AuditLog: Send + Sync {
     async fn verify(&self) -> Result<Result<u64, ChainBreak>, StoreError>;
 }
 
-/// Everything a store offers.
-pub trait Store: LotStore + UserStore + AuditLog + fmt::Debug {}
+/// Master recipe versions, their life cycle, and the control recipes of
+/// batches. Each write checks the stored state in its own transaction, so
+/// two people acting at once cannot both move one version.
+#[async_trait]
+pub trait RecipeStore: Send + Sync {
+    /// Stores `record` (a Draft) as the next version of its key: the
+    /// record's version must be one above the highest stored (1 for a new
+    /// key), else `Conflict`.
+    async fn create_recipe_version(
+        &self,
+        record: &RecipeRecord,
+        audit: AuditEvent,
+    ) -> Result<(), StoreError>;
 
-impl<T: LotStore + UserStore + AuditLog + fmt::Debug> Store for T {}
+    /// Replaces the content of a Draft; `Conflict` when the version is not
+    /// a Draft (any more), `NotFound` when it does not exist.
+    async fn update_recipe_draft(
+        &self,
+        key: RecipeKey,
+        version: RecipeVersion,
+        recipe: &Recipe,
+        audit: AuditEvent,
+    ) -> Result<(), StoreError>;
+
+    /// Moves a version from `from` to `to` and appends `signature`;
+    /// `Conflict` when its stored status is not `from`. Releasing a version
+    /// supersedes the key's previously released version in the same
+    /// transaction.
+    async fn transition_recipe(
+        &self,
+        key: RecipeKey,
+        version: RecipeVersion,
+        from: RecipeStatus,
+        to: RecipeStatus,
+        signature: &Signature,
+        audit: AuditEvent,
+    ) -> Result<(), StoreError>;
+
+    async fn recipe_version(
+        &self,
+        key: RecipeKey,
+        version: RecipeVersion,
+    ) -> Result<Option<RecipeRecord>, StoreError>;
+
+    /// Every version of every key (or of one key), by key then version.
+    async fn recipe_versions(
+        &self,
+        key: Option<RecipeKey>,
+    ) -> Result<Vec<RecipeRecord>, StoreError>;
+
+    /// The key's Released version, if one is.
+    async fn released_recipe(&self, key: RecipeKey) -> Result<Option<RecipeRecord>, StoreError>;
+
+    /// Stores the control recipe of a batch; refuses a batch that has one.
+    async fn record_control_recipe(
+        &self,
+        control: &ControlRecipe,
+        audit: AuditEvent,
+    ) -> Result<(), StoreError>;
+
+    async fn control_recipe(&self, batch: &LotId) -> Result<Option<ControlRecipe>, StoreError>;
+}
+
+/// Everything a store offers.
+pub trait Store: LotStore + UserStore + AuditLog + RecipeStore + fmt::Debug {}
+
+impl<T: LotStore + UserStore + AuditLog + RecipeStore + fmt::Debug> Store for T {}

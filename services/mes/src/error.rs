@@ -23,6 +23,13 @@ pub enum MesError {
     Tag(#[from] TagError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A recipe that breaks the equipment's limits or the process rules;
+    /// each finding names the parameter.
+    #[error("recipe {recipe} is not valid: {}", findings.join("; "))]
+    InvalidRecipe {
+        recipe: String,
+        findings: Vec<String>,
+    },
     /// The plant did not do what was asked in time.
     #[error("{0}")]
     Plant(String),

@@ -9,6 +9,8 @@
 //! - [`LiveValues`] polls the plant and publishes snapshots for the HMI;
 //! - [`Users`] hashes passwords (argon2), opens and checks sessions;
 //! - [`Intake`] turns passports into input lots;
+//! - [`Recipes`]: drafts, the signed two-person life cycle, diffs, and the
+//!   download of a released recipe to an Idle unit as a batch's control recipe;
 //! - [`recovery_report`] computes rRM per element for a year from the store;
 //! - [`production`] runs material through the demo plant's lines.
 //!
@@ -24,6 +26,7 @@ mod guarded;
 mod intake;
 mod live;
 pub mod production;
+mod recipes;
 mod report;
 mod router;
 mod users;
@@ -32,6 +35,7 @@ pub use error::MesError;
 pub use guarded::{Actor, GuardedWriter, WriteOutcome};
 pub use intake::{Intake, unit_lot_id};
 pub use live::{LiveValues, Snapshot};
+pub use recipes::{DownloadRequest, Recipes};
 pub use report::recovery_report;
 pub use router::PlantIo;
 pub use users::{MIN_PASSWORD_LEN, Session, Users, hash_password, random_password};

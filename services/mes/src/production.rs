@@ -5,11 +5,12 @@
 //!
 //! The plant does the physics (the simulator, or a real plant with the same
 //! tags); the MES decides, writes setpoints and commands through the
-//! [`GuardedWriter`], waits for the units' ISA-88 states, reads the weighed
+//! [`GuardedWriter`] (setpoints as each batch's control recipe, downloaded
+//! from the released master recipe by [`Recipes`]), waits for the units' ISA-88 states, reads the weighed
 //! outputs, and records lots. The tag names are the demo plant's, defined in
 //! its tag maps (services/remine/demo/*.toml).
 
-use crate::{Actor, GuardedWriter, MesError};
+use crate::{Actor, DownloadRequest, GuardedWriter, MesError, Recipes};
 use chrono::Utc;
 use remine_domain::ports::{Store, TagIo};
 use remine_domain::{
@@ -20,18 +21,6 @@ use remine_domain::{
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Discharge setpoints (recipe values from domain brief section 3.1).
-const END_VOLTAGE_PER_CELL: f64 = 1.0;
-const MAX_CURRENT_A: f64 = 300.0;
-const MAX_CELL_TEMP_C: f64 = 55.0;
-/// Mechanical setpoints (section 3.2).
-const FEED_RATE_T_H: f64 = 4.0;
-const DRYER_TEMP_C: f64 = 110.0;
-/// Leach setpoints (section 3.3).
-const LEACH_TEMP_C: f64 = 75.0;
-const LEACH_ACID_M: f64 = 2.0;
-const LEACH_SOLIDS_G_L: f64 = 120.0;
 
 /// Share of each element that the mechanical line sends to black mass (E):
 /// cathode and electrolyte metals almost all; current-collector metals mostly
@@ -72,6 +61,7 @@ pub struct Production {
     io: Arc<dyn TagIo>,
     writer: GuardedWriter,
     store: Arc<dyn Store>,
+    recipes: Recipes,
     actor: Actor,
     config: RunConfig,
     writes: Arc<std::sync::atomic::AtomicUsize>,
@@ -121,6 +111,7 @@ impl Production {
         io: Arc<dyn TagIo>,
         writer: GuardedWriter,
         store: Arc<dyn Store>,
+        recipes: Recipes,
         actor: Actor,
         config: RunConfig,
     ) -> Production {
@@ -128,6 +119,7 @@ impl Production {
             io,
             writer,
             store,
+            recipes,
             actor,
             config,
             writes: Arc::default(),
@@ -140,6 +132,43 @@ impl Production {
             .await?;
         self.writes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Downloads the released recipe for `chemistry` to `unit` as the
+    /// control recipe of `batch` (written, read back, verified, stored).
+    async fn download(
+        &self,
+        unit: &str,
+        chemistry: Chemistry,
+        batch: &LotId,
+    ) -> Result<(), MesError> {
+        let control = self
+            .recipes
+            .download(
+                &self.writer,
+                self.io.as_ref(),
+                &self.actor,
+                DownloadRequest {
+                    unit: unit.to_string(),
+                    chemistry,
+                    batch: batch.clone(),
+                    adjustments: Vec::new(),
+                },
+            )
+            .await?;
+        let tagged = control
+            .recipe
+            .parameters()
+            .filter(|(_, p)| {
+                self.recipes
+                    .catalogue(control.recipe.key().line)
+                    .and_then(|c| c.capability(p.name().as_str()))
+                    .is_some_and(|c| c.tag_template().is_some())
+            })
+            .count();
+        self.writes
+            .fetch_add(tagged, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -277,7 +306,6 @@ impl Production {
             let st = format!("Discharge/Station{}", i + 1);
             self.ensure_idle(&st).await?;
             let why = format!("load {} for discharge", lot.id());
-            let recipe = "discharge recipe: end voltage 1.0 V/cell";
             let (series, ah) = electrical(*chem, *unit_type, lot.mass());
             for (signal, value, reason) in [
                 (
@@ -288,12 +316,12 @@ impl Production {
                 ("CellsInSeries", TagValue::Int(series), &why),
                 ("CapacityAh", TagValue::Float(ah), &why),
                 ("UnitMass", TagValue::Float(lot.mass().kg()), &why),
-                ("EndVoltage", TagValue::Float(END_VOLTAGE_PER_CELL), recipe),
-                ("MaxCurrent", TagValue::Float(MAX_CURRENT_A), recipe),
-                ("MaxTemp", TagValue::Float(MAX_CELL_TEMP_C), recipe),
             ] {
                 self.set(&format!("{st}/{signal}"), value, reason).await?;
             }
+            // Each unit's discharge is a batch of its own: its control
+            // recipe is stored under the unit's lot.
+            self.download(&st, *chem, lot.id()).await?;
             self.command(&st, UnitCommand::Start, &format!("discharge {}", lot.id()))
                 .await?;
             stations.push(st);
@@ -360,19 +388,8 @@ impl Production {
             &why,
         )
         .await?;
-        let recipe = "mechanical recipe";
-        self.set(
-            &format!("{unit}/FeedRate"),
-            TagValue::Float(FEED_RATE_T_H),
-            recipe,
-        )
-        .await?;
-        self.set(
-            "Mechanical/Dryer/TemperatureSetpoint",
-            TagValue::Float(DRYER_TEMP_C),
-            recipe,
-        )
-        .await?;
+        let bm_id = LotId::parse(&format!("BM-{}-{campaign}", chem.family()))?;
+        self.download(unit, chem, &bm_id).await?;
         self.command(unit, UnitCommand::Start, "shred under nitrogen")
             .await?;
         self.wait_state(unit, UnitState::Complete).await?;
@@ -416,7 +433,7 @@ impl Production {
                 .collect()
         };
         let bm = made_lot(
-            &format!("BM-{}-{campaign}", chem.family()),
+            bm_id.as_str(),
             LotKind::BlackMass(chem),
             bm_mass,
             bm_elements,
@@ -492,25 +509,12 @@ impl Production {
             self.set(&format!("{leach}/{name}"), TagValue::Float(f), &why)
                 .await?;
         }
-        let recipe = "leach recipe NMC";
-        self.set(
-            &format!("{leach}/TemperatureSetpoint"),
-            TagValue::Float(LEACH_TEMP_C),
-            recipe,
-        )
-        .await?;
-        self.set(
-            &format!("{leach}/AcidSetpoint"),
-            TagValue::Float(LEACH_ACID_M),
-            recipe,
-        )
-        .await?;
-        self.set(
-            &format!("{leach}/SolidsSetpoint"),
-            TagValue::Float(LEACH_SOLIDS_G_L),
-            recipe,
-        )
-        .await?;
+        let chem = match bm.kind() {
+            LotKind::BlackMass(c) => c,
+            _ => Chemistry::Nmc811,
+        };
+        self.download(leach, chem, &leach_batch_id(campaign)?)
+            .await?;
         self.command(leach, UnitCommand::Start, &format!("leach {}", bm.id()))
             .await?;
         self.wait_state("Hydromet/LiCarbonate", UnitState::Complete)
@@ -520,7 +524,7 @@ impl Production {
         tokio::time::sleep(self.config.poll * 4).await;
 
         let leach_lot = made_lot(
-            &format!("LB-{campaign}"),
+            leach_batch_id(campaign)?.as_str(),
             LotKind::LeachBatch,
             bm.mass(),
             bm.elements().clone(),
@@ -603,6 +607,11 @@ impl Production {
 }
 
 /// A lot the plant made now (no passport of its own).
+/// The lot a campaign's leach batch makes.
+fn leach_batch_id(campaign: &str) -> Result<LotId, MesError> {
+    Ok(LotId::parse(&format!("LB-{campaign}"))?)
+}
+
 fn made_lot(
     id: &str,
     kind: LotKind,

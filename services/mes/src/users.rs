@@ -203,6 +203,32 @@ impl Users {
         self.open_session(user, Utc::now() + self.session_ttl).await
     }
 
+    /// Checks a signer's password again (an electronic signature), and
+    /// returns the signer with the role they hold now in the store (a role
+    /// changed since login counts). A wrong password is refused without
+    /// saying more.
+    #[tracing::instrument(skip(self, password), fields(user = %actor.user))]
+    pub async fn reauthenticate(&self, actor: &Actor, password: &str) -> Result<Actor, MesError> {
+        let user = self.store.user(&actor.user).await?;
+        match user {
+            Some(u) if verify_password(password, &u.password_hash) => Ok(Actor {
+                user: u.name,
+                role: u.role,
+            }),
+            Some(_) => Err(MesError::NotAllowed(format!(
+                "signature refused: the password does not match user {}",
+                actor.user
+            ))),
+            None => {
+                let _ = hash_password(password);
+                Err(MesError::NotAllowed(format!(
+                    "signature refused: user {} does not exist",
+                    actor.user
+                )))
+            }
+        }
+    }
+
     /// The actor behind a session token.
     pub async fn authenticate(&self, token: &str) -> Result<Actor, MesError> {
         let user = self

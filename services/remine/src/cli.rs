@@ -59,6 +59,14 @@ pub enum Command {
     /// Run the plant simulator alone (Modbus TCP and OPC UA servers, a
     /// control endpoint for faults), or inject, list and clear its faults.
     Sim(Box<SimArgs>),
+    /// Master recipes kept in files: lint a folder, diff two files, import
+    /// one as a draft.
+    Recipe {
+        #[command(subcommand)]
+        command: RecipeCommand,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Battery passports.
     Passport {
         #[command(subcommand)]
@@ -253,6 +261,28 @@ pub enum PassportCommand {
         /// for passports that do not state it.
         #[arg(long)]
         country: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecipeCommand {
+    /// Check every recipe file in DIR against the equipment catalogues
+    /// (DIR/equipment/ if present, else the shipped ones): syntax, units,
+    /// limits, process rules, and coverage of every line and chemistry.
+    Lint { dir: PathBuf },
+    /// Parameter-by-parameter differences between two recipe files, with units.
+    Diff { old: PathBuf, new: PathBuf },
+    /// Store a recipe file as a new draft version, to be submitted, approved
+    /// and released in the HMI or through the API.
+    Import {
+        file: PathBuf,
+        /// The engineer the draft is recorded as written by (an existing
+        /// user with the engineer role or above); default: the system.
+        #[arg(long)]
+        author: Option<String>,
+        /// Why the draft was made, for the audit trail.
+        #[arg(long, default_value = "imported from a recipe file")]
+        reason: String,
     },
 }
 

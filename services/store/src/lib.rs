@@ -1,9 +1,11 @@
-//! Storage for remine: lots, passports, genealogy, users, sessions and the
-//! hash-chained audit trail, in SQLite (the embedded default) or PostgreSQL.
+//! Storage for remine: lots, passports, genealogy, users, sessions, master
+//! and control recipes, and the hash-chained audit trail, in SQLite (the
+//! embedded default) or PostgreSQL.
 //!
 //! One type, [`Db`], implements the domain's store ports
 //! ([`LotStore`](remine_domain::ports::LotStore),
 //! [`UserStore`](remine_domain::ports::UserStore),
+//! [`RecipeStore`](remine_domain::ports::RecipeStore),
 //! [`AuditLog`](remine_domain::ports::AuditLog)) on both backends. Every
 //! audited write runs in one transaction that also appends its
 //! [`AuditEvent`](remine_domain::AuditEvent), so no write goes unaudited and no
@@ -29,11 +31,12 @@
 //! query is written once, with `$1`-style parameters that SQLite accepts as
 //! well. The schema keeps to the types `Any` carries exactly on both sides
 //! (64-bit integers, doubles, text): times are integer microseconds since the
-//! epoch, masses are kilograms as doubles. Only three things differ by
+//! epoch, masses and recipe values are doubles. Only four things differ by
 //! backend, each in one place: the migrations directory, the connection
-//! set-up (WAL and a busy timeout for SQLite), and how a write takes the
+//! set-up (WAL and a busy timeout for SQLite), how a write takes the
 //! audit lock (`BEGIN IMMEDIATE` in SQLite, `SELECT ... FOR UPDATE` of the
-//! chain-head row in PostgreSQL). Two pools behind an enum would have meant
+//! chain-head row in PostgreSQL), and how a recipe read sees one moment
+//! (a plain transaction in SQLite, repeatable read in PostgreSQL). Two pools behind an enum would have meant
 //! writing or macro-expanding every query twice for no gain in behaviour.
 //!
 //! # Serialised audit appends
@@ -73,6 +76,7 @@ mod db;
 mod location;
 mod lots;
 mod migrations;
+mod recipes;
 mod rows;
 mod users;
 

@@ -15,17 +15,31 @@ use std::borrow::Cow;
 /// (version, description, SQL) of one migration.
 type Source = (i64, &'static str, &'static str);
 
-const SQLITE: &[Source] = &[(
-    1,
-    "initial",
-    include_str!("../migrations/sqlite/0001_initial.sql"),
-)];
+const SQLITE: &[Source] = &[
+    (
+        1,
+        "initial",
+        include_str!("../migrations/sqlite/0001_initial.sql"),
+    ),
+    (
+        2,
+        "recipes",
+        include_str!("../migrations/sqlite/0002_recipes.sql"),
+    ),
+];
 
-const POSTGRES: &[Source] = &[(
-    1,
-    "initial",
-    include_str!("../migrations/postgres/0001_initial.sql"),
-)];
+const POSTGRES: &[Source] = &[
+    (
+        1,
+        "initial",
+        include_str!("../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        "recipes",
+        include_str!("../migrations/postgres/0002_recipes.sql"),
+    ),
+];
 
 /// The migrator of a backend's dialect.
 pub(crate) fn migrator(backend: Backend) -> Migrator {

@@ -14,13 +14,16 @@ use chrono::Datelike;
 use include_dir::{Dir, include_dir};
 use remine_api::AppState;
 use remine_domain::ports::{LotStore, Store, TagIo};
+use remine_domain::recipe::lifecycle::Transition;
+use remine_domain::recipe::{Line, RecipeKey};
 use remine_domain::{Chemistry, CountryCode, Role, Username};
 use remine_mes::production::{Production, RunConfig};
-use remine_mes::{Actor, Intake, Users, random_password, recovery_report};
+use remine_mes::{Actor, Intake, Recipes, Users, random_password, recovery_report};
 use remine_modbus::ModbusConfig;
 use remine_opcua::OpcUaConfig;
 use remine_sim::SimConfig;
 use remine_store::Db;
+use std::collections::BTreeSet;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -88,9 +91,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             .await?;
         credentials.push((name, role, password));
     }
+    let recipes = Recipes::new(
+        dyn_store.clone(),
+        users.clone(),
+        remine_recipes::shipped_catalogues(),
+    );
 
     let state = AppState {
         store: dyn_store.clone(),
+        recipes: recipes.clone(),
         users,
         plant: Some(plant.io.clone() as Arc<dyn TagIo>),
         writer: Some(plant.writer.clone()),
@@ -127,8 +136,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let data = args.db.data.clone();
         let store = dyn_store.clone();
         let plant = plant.clone();
+        let recipes = recipes.clone();
+        let signers = Signers::from(&credentials);
         tokio::spawn(async move {
-            let result = produce(&data, store, plant).await;
+            let result = produce(&data, store, plant, recipes, signers).await;
             if let Err(e) = &result {
                 eprintln!("error: production run: {e:#}");
             }
@@ -175,8 +186,90 @@ async fn open_fresh(args: &DemoArgs) -> anyhow::Result<Db> {
     Ok(Db::open(&crate::storage::sqlite_url(&dir.join(DEMO_DB_FILE))).await?)
 }
 
+/// The demo's engineer and supervisor, who sign the recipes it runs on.
+struct Signers {
+    engineer: (Actor, String),
+    supervisor: (Actor, String),
+}
+
+impl Signers {
+    fn from(credentials: &[(&str, Role, String)]) -> Signers {
+        let find = |role: Role| {
+            credentials
+                .iter()
+                .find(|(_, r, _)| *r == role)
+                .and_then(|(name, r, pw)| {
+                    Username::parse(name)
+                        .ok()
+                        .map(|user| (Actor { user, role: *r }, pw.clone()))
+                })
+                .unwrap_or_else(|| (Actor::system(), String::new()))
+        };
+        Signers {
+            engineer: find(Role::Engineer),
+            supervisor: find(Role::Supervisor),
+        }
+    }
+}
+
+/// Releases the shipped recipe of each key the run needs, through the
+/// whole signed life cycle: the engineer drafts and submits, the supervisor
+/// approves and releases (both re-entering their passwords).
+async fn release_recipes(
+    recipes: &Recipes,
+    signers: &Signers,
+    keys: &BTreeSet<RecipeKey>,
+) -> anyhow::Result<()> {
+    let shipped = remine_recipes::shipped_recipes();
+    let (engineer, eng_pw) = &signers.engineer;
+    let (supervisor, sup_pw) = &signers.supervisor;
+    for key in keys {
+        let (_, recipe) = shipped
+            .iter()
+            .find(|(_, r)| r.key() == *key)
+            .with_context(|| format!("no shipped recipe for {key}"))?;
+        let draft = recipes
+            .create_draft(engineer, recipe.clone(), "shipped default recipe")
+            .await?;
+        let v = draft.version;
+        for (who, pw, step, why) in [
+            (
+                engineer,
+                eng_pw,
+                Transition::Submit,
+                "shipped defaults, domain brief section 3",
+            ),
+            (
+                supervisor,
+                sup_pw,
+                Transition::Approve,
+                "reviewed for the demo plant",
+            ),
+            (
+                supervisor,
+                sup_pw,
+                Transition::Release,
+                "released for the demo run",
+            ),
+        ] {
+            recipes.sign(who, *key, v, step, pw, why).await?;
+        }
+    }
+    println!(
+        "  released {} recipes (drafted by engineer, approved and released by supervisor)",
+        keys.len()
+    );
+    Ok(())
+}
+
 /// Receives the demo passports and runs them through the plant; prints the report.
-async fn produce(data: &Path, store: Arc<dyn Store>, plant: plant::Plant) -> anyhow::Result<()> {
+async fn produce(
+    data: &Path,
+    store: Arc<dyn Store>,
+    plant: plant::Plant,
+    recipes: Recipes,
+    signers: Signers,
+) -> anyhow::Result<()> {
     let dir = data.join("demo-passports");
     if dir.exists() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
@@ -220,10 +313,21 @@ async fn produce(data: &Path, store: Arc<dyn Store>, plant: plant::Plant) -> any
             units.push((lot, c, p.unit_type()));
         }
     }
+    let keys: BTreeSet<RecipeKey> = units
+        .iter()
+        .flat_map(|(_, c, _)| {
+            Line::ALL.map(|line| RecipeKey {
+                line,
+                chemistry: *c,
+            })
+        })
+        .collect();
+    release_recipes(&recipes, &signers, &keys).await?;
     let production = Production::new(
         plant.io.clone(),
         plant.writer.clone(),
         store.clone(),
+        recipes,
         Actor::system(),
         RunConfig {
             stations: STATIONS,

@@ -3,11 +3,14 @@
 mod audit;
 mod demo;
 mod passport;
+mod recipe;
 mod serve;
 mod sim;
 mod user;
 
-use crate::cli::{AuditCommand, Cli, Command, PassportCommand, SimCommand, UserCommand};
+use crate::cli::{
+    AuditCommand, Cli, Command, PassportCommand, RecipeCommand, SimCommand, UserCommand,
+};
 use std::process::ExitCode;
 
 /// The database file `serve` and the admin commands use in --data.
@@ -40,5 +43,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: PassportCommand::Import { paths, country },
             db,
         } => passport::import(&db, &paths, country.as_deref()).await,
+        Command::Recipe { command, db } => match command {
+            RecipeCommand::Lint { dir } => recipe::lint(&dir),
+            RecipeCommand::Diff { old, new } => recipe::diff(&old, &new),
+            RecipeCommand::Import {
+                file,
+                author,
+                reason,
+            } => recipe::import(&db, &file, author.as_deref(), &reason).await,
+        },
     }
 }

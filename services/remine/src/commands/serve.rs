@@ -18,7 +18,7 @@ use crate::cli::{DbArgs, ServeArgs};
 use crate::{plant, server, storage};
 use anyhow::Context;
 use remine_api::AppState;
-use remine_mes::{LiveValues, Users};
+use remine_mes::{LiveValues, Recipes, Users};
 use remine_modbus::ModbusConfig;
 use remine_opcua::OpcUaConfig;
 use serde::Deserialize;
@@ -151,8 +151,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
+    let users = Users::new(store.clone(), chrono::Duration::hours(12));
+    let recipes = Recipes::new(
+        store.clone(),
+        users.clone(),
+        remine_recipes::shipped_catalogues(),
+    );
     let state = AppState {
-        users: Users::new(store.clone(), chrono::Duration::hours(12)),
+        users,
+        recipes,
         store,
         plant: connected
             .as_ref()

@@ -28,6 +28,16 @@ impl Raw {
         done.rows_affected()
     }
 
+    /// Runs `sql` and returns the database's refusal, if any, as text.
+    pub async fn try_execute(&self, sql: &str) -> Result<u64, String> {
+        let mut conn = self.connect().await;
+        let done = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&mut conn)
+            .await;
+        conn.close().await.unwrap();
+        done.map(|d| d.rows_affected()).map_err(|e| e.to_string())
+    }
+
     pub async fn count(&self, table: &str) -> i64 {
         let mut conn = self.connect().await;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(

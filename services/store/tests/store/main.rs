@@ -14,4 +14,5 @@ mod audit;
 mod fixtures;
 mod lots;
 mod open;
+mod recipes;
 mod users;
