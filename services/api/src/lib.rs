@@ -15,6 +15,13 @@
 //! [`DeviceStatsSource`](remine_domain::ports::DeviceStatsSource)s in
 //! [`AppState::stats`].
 //!
+//! Recipes (`/api/v1/recipes...`): list, get (with findings), validate,
+//! create draft and edit (engineer), sign submit/approve/reject/release/
+//! obsolete with the password re-entered (two persons), diff, the equipment
+//! catalogue for the editor; `/api/v1/batches/{lot}/recipe` downloads a
+//! released recipe to an Idle unit (operator) and reads a batch's control
+//! recipe.
+//!
 //! ```no_run
 //! # async fn f(state: remine_api::AppState) {
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
