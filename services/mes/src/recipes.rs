@@ -473,10 +473,17 @@ impl Recipes {
             target: format!("{unit} batch {}", request.batch),
             old: None,
             new: Some(format!(
-                "{key} {}: {} setpoints written and verified, {} adjustments",
+                "{key} {}: {} setpoints written and verified{}",
                 master.version,
                 plan.len(),
-                control.adjustments.len()
+                control
+                    .adjustments
+                    .iter()
+                    .map(|a| format!(
+                        "; {} adjusted {} -> {} ({})",
+                        a.parameter, a.from, a.to, a.reason
+                    ))
+                    .collect::<String>()
             )),
             reason: "control recipe of the batch".into(),
         };

@@ -290,6 +290,45 @@ async fn the_author_may_not_approve_their_own_version_and_the_refusal_is_audited
         actions.contains(&"erin recipe.approve.refused hydromet/LFP v1".to_string()),
         "{actions:#?}"
     );
+    // A rejection sends the next version back to its author, with a reason.
+    let mut v2 = p
+        .recipes
+        .get(key("hydromet/LFP"), v(1))
+        .await
+        .unwrap()
+        .recipe;
+    v2 = v2
+        .adjusted(
+            "leach_temperature",
+            Measure::new(62.0, Unit::Celsius).unwrap(),
+        )
+        .unwrap();
+    p.sign(&sam(), "hydromet/LFP", 1, Transition::Release)
+        .await
+        .unwrap();
+    p.recipes
+        .create_draft(&sue, v2, "cooler leach")
+        .await
+        .unwrap();
+    p.sign(&sue, "hydromet/LFP", 2, Transition::Submit)
+        .await
+        .unwrap();
+    let sam = sam();
+    let reject = |reason: &'static str| {
+        p.recipes.sign(
+            &sam,
+            key("hydromet/LFP"),
+            v(2),
+            Transition::Reject,
+            PASSWORD,
+            reason,
+        )
+    };
+    refused(reject("").await, "needs a reason");
+    assert_eq!(
+        reject("explain the cooler leach").await.unwrap().status,
+        RecipeStatus::Draft
+    );
 }
 
 #[tokio::test]
