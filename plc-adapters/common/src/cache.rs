@@ -83,14 +83,26 @@ impl Cache {
         quality: Quality,
         source_time: Option<DateTime<Utc>>,
     ) {
+        self.update_all([(i, value, quality, source_time)]);
+    }
+
+    /// Several [`Cache::update`]s under one lock, all received now (a
+    /// subscription's publish response).
+    pub fn update_all(
+        &self,
+        updates: impl IntoIterator<Item = (usize, Option<TagValue>, Quality, Option<DateTime<Utc>>)>,
+    ) {
+        let now = Utc::now();
         let mut entries = self.lock();
-        if let Some(e) = entries.get_mut(i) {
-            if value.is_some() {
-                e.value = value;
-                e.source_time = source_time;
+        for (i, value, quality, source_time) in updates {
+            if let Some(e) = entries.get_mut(i) {
+                if value.is_some() {
+                    e.value = value;
+                    e.source_time = source_time;
+                }
+                e.quality = quality;
+                e.server_time = now;
             }
-            e.quality = quality;
-            e.server_time = Utc::now();
         }
     }
 
@@ -220,6 +232,24 @@ mod tests {
         let r = read(&c, "L/U/A");
         assert_eq!((r.value, r.quality), (Some(TagValue::Int(3)), uncertain));
         assert_eq!(r.source_time, Some(source));
+    }
+
+    #[test]
+    fn updates_of_one_response_land_together_and_a_missing_value_keeps_the_last() {
+        let c = cache();
+        let source = Utc::now() - TimeDelta::seconds(1);
+        c.update(1, Some(TagValue::Int(5)), Quality::Good, Some(source));
+        let uncertain = Quality::Uncertain("UncertainLastUsableValue".into());
+        c.update_all([
+            (0, Some(TagValue::Float(2.5)), Quality::Good, Some(source)),
+            (1, None, uncertain.clone(), None),
+            (7, Some(TagValue::Int(1)), Quality::Good, None),
+        ]);
+        check(&c, "L/U/A", Some(TagValue::Float(2.5)), Quality::Good);
+        check(&c, "L/U/B", Some(TagValue::Int(5)), uncertain);
+        let (a, b) = (read(&c, "L/U/A"), read(&c, "L/U/B"));
+        assert_eq!(a.server_time, b.server_time, "received together");
+        assert_eq!((a.source_time, b.source_time), (Some(source), Some(source)));
     }
 
     #[test]

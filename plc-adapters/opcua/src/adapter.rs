@@ -23,6 +23,7 @@ use remine_plc_common::{Cache, ErrorKind, Link, Workers};
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::time::timeout;
@@ -51,6 +52,39 @@ pub struct ServerStatus {
     /// server had been unreachable for its `comms_alarm_delay_ms`. Cleared
     /// when a session is up again.
     pub comms_alarm: Option<SystemTime>,
+    /// Every subscription group of the server that has tags (the default
+    /// group first, then the `[[server.group]]`s in file order): what was
+    /// asked for and what the server granted.
+    pub groups: Vec<GroupStatus>,
+}
+
+/// One subscription group of a server: the intervals it asked for, the
+/// intervals the server granted on the current session, and the data
+/// changes it delivered. A server that cannot sample or publish as fast as
+/// asked revises the intervals upwards; the revised figures show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupStatus {
+    /// The `[[server.group]]` name; `None` for the server's default group
+    /// (the tags that name no group).
+    pub group: Option<String>,
+    /// Tags in the group.
+    pub tags: usize,
+    /// Subscriptions the group holds on the current session (its monitored
+    /// items split by `max_items_per_subscription`); 0 while not subscribed.
+    pub subscriptions: usize,
+    /// The publishing interval asked for.
+    pub requested_publishing_interval: Duration,
+    /// The publishing interval the server granted (the slowest over the
+    /// group's subscriptions); `None` while not subscribed.
+    pub revised_publishing_interval: Option<Duration>,
+    /// The sampling intervals asked for, fastest and slowest over the
+    /// group's tags.
+    pub requested_sampling_interval: (Duration, Duration),
+    /// The sampling intervals the server granted, fastest and slowest over
+    /// the group's monitored items; `None` while not subscribed.
+    pub revised_sampling_interval: Option<(Duration, Duration)>,
+    /// Data changes received since the adapter started.
+    pub changes: u64,
 }
 
 /// An object's method, found by browse path from the Objects folder.
@@ -126,6 +160,32 @@ struct ServerRuntime {
     config_problems: Mutex<Vec<String>>,
     live: RwLock<Option<Arc<Live>>>,
     tags: Vec<usize>,
+    /// Slot 0: the default group; slot g + 1: `[[server.group]]` g.
+    groups: Vec<GroupRuntime>,
+}
+
+/// The running state of one subscription group of a server.
+#[derive(Default)]
+struct GroupRuntime {
+    /// Data changes received since start.
+    changes: AtomicU64,
+    /// What the server granted on the current session.
+    granted: Mutex<Option<Granted>>,
+}
+
+/// What a server granted a group on one session.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Granted {
+    pub(crate) subscriptions: usize,
+    /// The slowest revised publishing interval of the group's subscriptions.
+    pub(crate) publishing_interval: Duration,
+    /// Fastest and slowest revised sampling interval of its monitored items.
+    pub(crate) sampling_interval: Option<(Duration, Duration)>,
+}
+
+/// The group slot of a tag: 0 for the default group, g + 1 for group g.
+pub(crate) fn group_slot(group: Option<usize>) -> usize {
+    group.map_or(0, |g| g + 1)
 }
 
 /// An open, set-up session and what was resolved on it.
@@ -163,6 +223,9 @@ impl OpcUaAdapter {
                     .enumerate()
                     .filter(|(_, t)| t.server_index() == s)
                     .map(|(i, _)| i)
+                    .collect(),
+                groups: (0..=cfg.groups().len())
+                    .map(|_| GroupRuntime::default())
                     .collect(),
             })
             .collect();
@@ -209,7 +272,47 @@ impl OpcUaAdapter {
                     consecutive_failures: link.consecutive_failures(),
                     config_problems: lock(&s.config_problems).clone(),
                     comms_alarm: link.comms_alarm(),
+                    groups: self.group_status(cfg, s),
                 }
+            })
+            .collect()
+    }
+
+    /// The status of every group of a server that has tags.
+    fn group_status(&self, cfg: &ServerConfig, server: &ServerRuntime) -> Vec<GroupStatus> {
+        let tags = self.inner.config.tags();
+        server
+            .groups
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, group)| {
+                let (name, publishing) = match slot.checked_sub(1) {
+                    None => (None, cfg.publishing_interval()),
+                    Some(g) => {
+                        let named = cfg.groups().get(g)?;
+                        (Some(named.name().to_string()), named.publishing_interval())
+                    }
+                };
+                let sampling: Vec<Duration> = server
+                    .tags
+                    .iter()
+                    .filter_map(|&i| tags.get(i))
+                    .filter(|t| group_slot(t.group_index()) == slot)
+                    .map(|t| t.sampling_interval())
+                    .collect();
+                let fastest = sampling.iter().min().copied()?;
+                let slowest = sampling.iter().max().copied().unwrap_or(fastest);
+                let granted = *lock(&group.granted);
+                Some(GroupStatus {
+                    group: name,
+                    tags: sampling.len(),
+                    subscriptions: granted.map_or(0, |g| g.subscriptions),
+                    requested_publishing_interval: publishing,
+                    revised_publishing_interval: granted.map(|g| g.publishing_interval),
+                    requested_sampling_interval: (fastest, slowest),
+                    revised_sampling_interval: granted.and_then(|g| g.sampling_interval),
+                    changes: group.changes.load(Ordering::Relaxed),
+                })
             })
             .collect()
     }
@@ -391,7 +494,7 @@ impl OpcUaAdapter {
             .map(|v| convert::read_value(t, v))
             .transpose()
             .map_err(&failed)?;
-        inner.received(i, back);
+        inner.received(i, &back);
         match read_value {
             Some(v) if v == written => {
                 tracing::info!(value = %value, "written and verified");
@@ -451,6 +554,35 @@ async fn bounded<T>(
         )),
         Some(Err(e)) => Err(e.to_string()),
         Some(Ok(v)) => Ok(v),
+    }
+}
+
+/// A cache update: tag index, value (`None` keeps the last), quality, source time.
+type Update = (usize, Option<TagValue>, Quality, Option<DateTime<Utc>>);
+
+/// What a data value from the server means for tag `t`: its value (`None`
+/// keeps the last one), quality and source timestamp.
+fn reading(
+    t: &crate::TagConfig,
+    dv: &DataValue,
+) -> (Option<TagValue>, Quality, Option<DateTime<Utc>>) {
+    let status = dv.status.unwrap_or(StatusCode::Good);
+    let source = dv
+        .source_timestamp
+        .as_ref()
+        .or(dv.server_timestamp.as_ref())
+        .map(convert::time);
+    match dv.value.as_ref().filter(|v| !matches!(v, Variant::Empty)) {
+        Some(v) => match convert::read_value(t, v) {
+            Ok(value) => (Some(value), convert::quality(status), source),
+            Err(why) => (None, Quality::Bad(BadReason::ConfigurationError(why)), None),
+        },
+        None if status.is_good() => (
+            None,
+            Quality::Bad(BadReason::DeviceFailure("the server sent no value".into())),
+            None,
+        ),
+        None => (None, convert::quality(status), None),
     }
 }
 
@@ -518,36 +650,32 @@ impl Inner {
             .clone()
     }
 
-    /// A data change from a subscription, or a read-back.
-    pub(crate) fn received(&self, i: usize, dv: DataValue) {
-        let Some(t) = self.config.tags().get(i) else {
-            return;
-        };
-        let status = dv.status.unwrap_or(StatusCode::Good);
-        let source = dv
-            .source_timestamp
-            .as_ref()
-            .or(dv.server_timestamp.as_ref())
-            .map(convert::time);
-        match dv.value.as_ref().filter(|v| !matches!(v, Variant::Empty)) {
-            Some(v) => match convert::read_value(t, v) {
-                Ok(value) => self
-                    .cache
-                    .update(i, Some(value), convert::quality(status), source),
-                Err(why) => self.cache.update(
-                    i,
-                    None,
-                    Quality::Bad(BadReason::ConfigurationError(why)),
-                    None,
-                ),
-            },
-            None if status.is_good() => self.cache.update(
-                i,
-                None,
-                Quality::Bad(BadReason::DeviceFailure("the server sent no value".into())),
-                None,
-            ),
-            None => self.cache.update(i, None, convert::quality(status), None),
+    /// A read-back.
+    pub(crate) fn received(&self, i: usize, dv: &DataValue) {
+        self.received_all(std::iter::once((i, dv)));
+    }
+
+    /// Data changes of one publish response: converted first, then put in
+    /// the cache under one lock.
+    pub(crate) fn received_all<'a>(&self, changes: impl Iterator<Item = (usize, &'a DataValue)>) {
+        let updates: Vec<Update> = changes
+            .filter_map(|(i, dv)| Some((i, reading(self.config.tags().get(i)?, dv))))
+            .map(|(i, (value, quality, source))| (i, value, quality, source))
+            .collect();
+        self.cache.update_all(updates);
+    }
+
+    /// Counts `n` data changes received by group `slot` of server `s`.
+    pub(crate) fn count_changes(&self, s: usize, slot: usize, n: u64) {
+        if let Some(group) = self.servers.get(s).and_then(|r| r.groups.get(slot)) {
+            group.changes.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Records what the server granted group `slot` of server `s` on this session.
+    pub(crate) fn granted(&self, s: usize, slot: usize, granted: Option<Granted>) {
+        if let Some(group) = self.servers.get(s).and_then(|r| r.groups.get(slot)) {
+            *lock(&group.granted) = granted;
         }
     }
 
@@ -576,6 +704,9 @@ impl Inner {
             return;
         };
         *server.live.write().unwrap_or_else(|e| e.into_inner()) = None;
+        for group in &server.groups {
+            *lock(&group.granted) = None;
+        }
         self.cache
             .set_bad(server.tags.iter().copied(), &BadReason::NotConnected);
         server.link.disconnected();

@@ -87,6 +87,7 @@ pub struct ServerConfig {
     reconnect_min: Duration,
     reconnect_max: Duration,
     comms_alarm_delay: Duration,
+    max_items_per_subscription: usize,
     groups: Vec<SubscriptionGroup>,
 }
 
@@ -146,6 +147,12 @@ impl ServerConfig {
     /// is raised (zero: at the first failure).
     pub fn comms_alarm_delay(&self) -> Duration {
         self.comms_alarm_delay
+    }
+
+    /// The most monitored items one subscription holds: a group with more
+    /// tags gets several subscriptions of this size.
+    pub fn max_items_per_subscription(&self) -> usize {
+        self.max_items_per_subscription
     }
 }
 
@@ -379,6 +386,7 @@ struct RawServer {
     reconnect_min_ms: Option<i64>,
     reconnect_max_ms: Option<i64>,
     comms_alarm_delay_ms: Option<i64>,
+    max_items_per_subscription: Option<i64>,
     #[serde(default)]
     group: Vec<RawGroup>,
 }
@@ -422,6 +430,11 @@ const TIMEOUT_MS: Millis = Millis::new(5_000, 100..=120_000);
 const PUBLISHING_MS: Millis = Millis::new(500, 10..=3_600_000);
 /// `sampling_interval_ms`: the monitored item's requested sampling interval.
 const SAMPLING_MS: Millis = Millis::new(250, 0..=3_600_000);
+/// `max_items_per_subscription`: default and bounds. The default keeps a
+/// subscription's data changes of one publishing cycle within one publish
+/// response the client can decode (see `connection::NOTIFICATIONS_PER_PUBLISH`)
+/// and within the 1000 items per subscription many servers allow.
+const ITEMS_PER_SUBSCRIPTION: (i64, i64, i64) = (1000, 1, 100_000);
 
 fn check(c: &Checker<'_>, raw: RawFile) -> Result<OpcUaConfig, TagMapError> {
     let servers = c.links(raw.server, |s| server(c, s), ServerConfig::name)?;
@@ -500,6 +513,16 @@ fn server(c: &Checker<'_>, s: RawServer) -> Result<ServerConfig, TagMapError> {
     let (reconnect_min, reconnect_max) =
         c.reconnect(item, s.reconnect_min_ms, s.reconnect_max_ms)?;
     let comms_alarm_delay = c.comms_alarm_delay(item, s.comms_alarm_delay_ms)?;
+    let (default_items, min_items, max_items) = ITEMS_PER_SUBSCRIPTION;
+    let max_items_per_subscription = c.int_in(
+        item,
+        "max_items_per_subscription",
+        s.max_items_per_subscription.unwrap_or(default_items),
+        min_items,
+        max_items,
+    )?;
+    let max_items_per_subscription =
+        usize::try_from(max_items_per_subscription).unwrap_or(usize::MAX);
     let mut groups: Vec<SubscriptionGroup> = Vec::with_capacity(s.group.len());
     for g in s.group {
         let group_item = format!("{item} group '{}'", g.name);
@@ -546,6 +569,7 @@ fn server(c: &Checker<'_>, s: RawServer) -> Result<ServerConfig, TagMapError> {
         reconnect_min,
         reconnect_max,
         comms_alarm_delay,
+        max_items_per_subscription,
         groups,
     })
 }

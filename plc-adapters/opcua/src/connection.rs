@@ -8,27 +8,40 @@
 //! backoff (straight to the cap for a rejection). After each connect the
 //! namespace indices are looked up by URI, browse paths are translated, and
 //! new subscriptions are created (one per group of tags, each with its own
-//! publishing interval), so a restarted server gets its monitored items back.
+//! publishing interval, or several for a group larger than
+//! `max_items_per_subscription`), so a restarted server gets its monitored
+//! items back. A subscription the server reports lost starts a reconnect.
+//!
+//! Throughput: each subscription asks for at most
+//! [`NOTIFICATIONS_PER_PUBLISH`] data changes per publish response, the most
+//! the client decodes in one array, so a large group arrives as several
+//! responses (the server sets MoreNotifications and async-opcua asks again
+//! at once) instead of one response the client cannot decode. Publish and
+//! keep-alive failures, lost connections and lost subscriptions count as
+//! errors in the server's link stats.
 
-use crate::adapter::{Inner, Live, timed};
+use crate::adapter::{Granted, Inner, Live, group_slot, timed};
 use crate::config::{NodeAddress, Security, ServerConfig, TagConfig};
 use crate::convert::{self, Rejection};
 use futures::StreamExt;
 use opcua::client::{
-    Client, ClientBuilder, DataChangeCallback, IdentityToken, MonitoredItem, Password, Session,
-    SessionEventLoop, SessionPollResult, transport::TcpConnector,
+    Client, ClientBuilder, IdentityToken, MonitoredItemMap, OnSubscriptionNotificationCore,
+    Password, Session, SessionActivity, SessionEventLoop, SessionPollResult, SubscriptionActivity,
+    transport::TcpConnector,
 };
 use opcua::crypto::SecurityPolicy;
 use opcua::types::{
-    AttributeId, BrowsePath, DataChangeFilter, DataChangeTrigger, DataValue, DeadbandType,
-    EndpointDescription, ExtensionObject, MessageSecurityMode, MonitoredItemCreateRequest,
-    MonitoringMode, MonitoringParameters, NodeId, ObjectId, QualifiedName, ReadValueId,
-    ReferenceTypeId, RelativePath, RelativePathElement, StatusCode, TimestampsToReturn,
+    AttributeId, BrowsePath, DataChangeFilter, DataChangeNotification, DataChangeTrigger,
+    DeadbandType, EndpointDescription, ExtensionObject, MessageSecurityMode,
+    MonitoredItemCreateRequest, MonitoringMode, MonitoringParameters, NodeId, NotificationMessage,
+    ObjectId, QualifiedName, ReadValueId, ReferenceTypeId, RelativePath, RelativePathElement,
+    StatusChangeNotification, StatusCode, TimestampsToReturn,
 };
 use remine_domain::BadReason;
 use remine_plc_common::{Backoff, ErrorKind, Link};
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -63,7 +76,9 @@ pub(crate) async fn run_server(inner: Arc<Inner>, s: usize, cancel: Cancellation
         let Some(link) = inner.link(s) else {
             return;
         };
-        let Some(attempt) = cancellable(&cancel, connect(&mut client, &cfg, link)).await else {
+        let weak = Arc::downgrade(&inner);
+        let Some(attempt) = cancellable(&cancel, connect(&mut client, &cfg, link, weak, s)).await
+        else {
             return;
         };
         match attempt {
@@ -75,8 +90,12 @@ pub(crate) async fn run_server(inner: Arc<Inner>, s: usize, cancel: Cancellation
             }
             Ok(mut conn) => {
                 let weak = Arc::downgrade(&inner);
-                let Some(setup) =
-                    cancellable(&cancel, setup(&inner, weak, s, &cfg, &conn.session)).await
+                let (lost_tx, mut lost) = mpsc::unbounded_channel();
+                let Some(setup) = cancellable(
+                    &cancel,
+                    setup(&inner, weak, s, &cfg, &conn.session, lost_tx),
+                )
+                .await
                 else {
                     conn.close(cfg.request_timeout()).await;
                     return;
@@ -88,6 +107,10 @@ pub(crate) async fn run_server(inner: Arc<Inner>, s: usize, cancel: Cancellation
                         backoff.reset();
                         tokio::select! {
                             why = conn.lost(&cfg) => {
+                                inner.down(s);
+                                inner.failed(s, why, BadReason::NotConnected);
+                            }
+                            Some(why) = lost.recv() => {
                                 inner.down(s);
                                 inner.failed(s, why, BadReason::NotConnected);
                             }
@@ -124,6 +147,14 @@ async fn cancellable<T>(cancel: &CancellationToken, fut: impl Future<Output = T>
 const ITEMS_PER_CALL: usize = 500;
 /// Browse paths translated per call (servers often allow only 100).
 const PATHS_PER_CALL: usize = 100;
+/// The most data changes a subscription asks the server to put in one
+/// publish response. It is the client's array limit (async-opcua's
+/// default `max_array_length`, set explicitly below): a server left to its
+/// own limit may send all of a cycle's changes in one response, and one
+/// array of more than 1000 fails to decode (`BadDecodingError`), losing the
+/// whole response. 1000 changes of a double take about 30 kB, well within
+/// the default message size.
+pub(crate) const NOTIFICATIONS_PER_PUBLISH: u32 = 1000;
 
 /// The OPC UA client: our certificate (created in `pki_dir` if missing), trust
 /// settings, timeouts, and no reconnects of its own.
@@ -141,6 +172,7 @@ fn client_builder(cfg: &ServerConfig) -> ClientBuilder {
         .request_timeout(cfg.request_timeout())
         .keep_alive_interval(keep_alive)
         .max_failed_keep_alive_count(3)
+        .max_array_length(NOTIFICATIONS_PER_PUBLISH as usize)
         .recreate_subscriptions(false)
         .session_name(format!("remine {}", cfg.name()))
 }
@@ -224,6 +256,8 @@ struct Connection {
     session: Arc<Session>,
     events: mpsc::UnboundedReceiver<Event>,
     pump: JoinHandle<()>,
+    /// Set before closing on purpose: the pump then counts no error.
+    closing: Arc<AtomicBool>,
 }
 
 impl Connection {
@@ -244,6 +278,7 @@ impl Connection {
 
     /// Closes the session politely, within `limit`.
     async fn close(self, limit: Duration) {
+        self.closing.store(true, Ordering::Relaxed);
         if !self.pump.is_finished() {
             let _ = timeout(limit, self.session.disconnect()).await;
         }
@@ -256,12 +291,63 @@ impl Drop for Connection {
     }
 }
 
-/// Drives the session's event loop and reports what matters. It stops at the
-/// first loss or failure: reconnecting is [`run_server`]'s job.
-async fn pump(event_loop: SessionEventLoop<TcpConnector>, events: mpsc::UnboundedSender<Event>) {
+/// How one event of the session's loop counts in the link stats: whether it
+/// was a request (a publish or a keep-alive read that completed), and the
+/// kind of error it was, if any. A server's publish flow control
+/// (BadTooManyPublishRequests, BadNoSubscription) is no error.
+pub(crate) fn counts(event: &Result<SessionPollResult, StatusCode>) -> (bool, Option<ErrorKind>) {
+    let failed = |code: &StatusCode| Some(convert::error_kind(*code));
+    match event {
+        Ok(SessionPollResult::Subscription(activity)) => match activity {
+            SubscriptionActivity::Publish => (true, None),
+            SubscriptionActivity::PublishFailed(code)
+                if matches!(
+                    *code,
+                    StatusCode::BadTooManyPublishRequests | StatusCode::BadNoSubscription
+                ) =>
+            {
+                (true, None)
+            }
+            SubscriptionActivity::PublishFailed(code)
+            | SubscriptionActivity::FatalFailure(code) => (true, failed(code)),
+        },
+        Ok(SessionPollResult::SessionActivity(SessionActivity::KeepAliveSucceeded)) => (true, None),
+        Ok(SessionPollResult::SessionActivity(SessionActivity::KeepAliveFailed(code))) => {
+            (true, failed(code))
+        }
+        Ok(SessionPollResult::ConnectionLost(code) | SessionPollResult::ReconnectFailed(code))
+        | Err(code) => (false, Some(ErrorKind::Transport).filter(|_| code.is_bad())),
+        Ok(_) => (false, None),
+    }
+}
+
+/// Drives the session's event loop, counts publishes, keep-alives and their
+/// failures in the link stats of server `s`, and reports what matters. It
+/// stops at the first loss or failure: reconnecting is [`run_server`]'s job.
+async fn pump(
+    event_loop: SessionEventLoop<TcpConnector>,
+    events: mpsc::UnboundedSender<Event>,
+    inner: Weak<Inner>,
+    s: usize,
+    closing: Arc<AtomicBool>,
+) {
     let stream = event_loop.enter();
     tokio::pin!(stream);
     while let Some(item) = stream.next().await {
+        let (request, error) = counts(&item);
+        if (request || error.is_some())
+            && !closing.load(Ordering::Relaxed)
+            && let Some(inner) = inner.upgrade()
+            && let Some(link) = inner.link(s)
+        {
+            if request {
+                link.stats().request();
+            }
+            if let Some(kind) = error {
+                tracing::debug!(server = %inner.server_name(s), event = ?item, "OPC UA session error");
+                link.stats().error(kind);
+            }
+        }
         let event = match item {
             Ok(SessionPollResult::Reconnected(_)) => Event::Connected,
             Ok(SessionPollResult::ConnectionLost(code)) => {
@@ -281,14 +367,16 @@ async fn pump(event_loop: SessionEventLoop<TcpConnector>, events: mpsc::Unbounde
     let _ = events.send(Event::Ended);
 }
 
-#[tracing::instrument(name = "opcua_connect", skip(client, cfg, link), fields(server = %cfg.name()))]
+#[tracing::instrument(name = "opcua_connect", skip(client, cfg, link, inner), fields(server = %cfg.name()))]
 async fn connect(
     client: &mut Client,
     cfg: &ServerConfig,
     link: &Link,
+    inner: Weak<Inner>,
+    s: usize,
 ) -> Result<Connection, Failure> {
     link.stats().request();
-    let attempt = open(client, cfg).await;
+    let attempt = open(client, cfg, inner, s).await;
     if let Err(failure) = &attempt {
         link.stats().error(failure.kind);
     }
@@ -296,7 +384,12 @@ async fn connect(
 }
 
 /// Opens a session: endpoints, secure channel, activation.
-async fn open(client: &mut Client, cfg: &ServerConfig) -> Result<Connection, Failure> {
+async fn open(
+    client: &mut Client,
+    cfg: &ServerConfig,
+    inner: Weak<Inner>,
+    s: usize,
+) -> Result<Connection, Failure> {
     let limit = cfg.request_timeout();
     let (policy, mode) = match cfg.security() {
         Security::None => (SecurityPolicy::None, MessageSecurityMode::None),
@@ -325,11 +418,13 @@ async fn open(client: &mut Client, cfg: &ServerConfig) -> Result<Connection, Fai
         Ok(Ok(pair)) => pair,
     };
     let (tx, events) = mpsc::unbounded_channel();
-    let pump = tokio::spawn(pump(event_loop, tx));
+    let closing = Arc::new(AtomicBool::new(false));
+    let pump = tokio::spawn(pump(event_loop, tx, inner, s, closing.clone()));
     let mut conn = Connection {
         session,
         events,
         pump,
+        closing,
     };
     let step = "opening a session";
     match timeout(limit, conn.events.recv()).await {
@@ -416,7 +511,9 @@ fn monitored_item(i: usize, t: &TagConfig, node: &NodeId) -> MonitoredItemCreate
 }
 
 /// Resolves every tag of the server, then subscribes to the resolved ones,
-/// one subscription per group.
+/// one subscription per group (several for a group larger than
+/// `max_items_per_subscription`), and records what the server granted.
+/// A subscription that reports itself lost sends why on `lost`.
 /// Tags that do not resolve turn bad with the reason; the rest of the server
 /// still works.
 async fn setup(
@@ -425,6 +522,7 @@ async fn setup(
     s: usize,
     cfg: &ServerConfig,
     session: &Arc<Session>,
+    lost: mpsc::UnboundedSender<String>,
 ) -> Result<Live, String> {
     let link = inner
         .link(s)
@@ -508,84 +606,129 @@ async fn setup(
         }
     }
 
-    // One subscription per group that has tags: the server's default group
-    // (tags naming none) first, then the named groups in file order.
+    // Subscriptions per group that has tags (the server's default group,
+    // tags naming none, first; then the named groups in file order), each of
+    // at most `max_items_per_subscription` monitored items.
     let mut problems: Vec<(usize, String)> = nodes
         .iter()
         .filter_map(|(&i, node)| node.as_ref().err().map(|why| (i, why.clone())))
         .collect();
-    let groups = std::iter::once((None, cfg.publishing_interval())).chain(
-        cfg.groups()
-            .iter()
-            .enumerate()
-            .map(|(g, group)| (Some(g), group.publishing_interval())),
-    );
-    for (group, publishing_interval) in groups {
+    let groups = std::iter::once(cfg.publishing_interval())
+        .chain(cfg.groups().iter().map(|g| g.publishing_interval()));
+    for (slot, publishing_interval) in groups.enumerate() {
         let mut item_tags = Vec::new();
         let mut items = Vec::new();
         for &i in tags {
             let (Some(Ok(node)), Some(t)) = (nodes.get(&i), inner.config.tags().get(i)) else {
                 continue;
             };
-            if t.group_index() != group {
+            if group_slot(t.group_index()) != slot {
                 continue;
             }
             items.push(monitored_item(i, t, node));
             item_tags.push(i);
         }
-        if items.is_empty() {
-            continue;
-        }
-        let weak = weak.clone();
-        let callback = DataChangeCallback::new(move |value: DataValue, item: &MonitoredItem| {
-            if let Some(inner) = weak.upgrade() {
-                // Client handles are tag index + 1: async-opcua replaces a 0.
-                let handle = item.client_handle() as usize;
-                inner.received(handle.wrapping_sub(1), value);
-            }
-        });
-        let subscription = call(
-            link,
-            cfg,
-            "creating a subscription",
-            session.create_subscription(publishing_interval, 60, 10, 0, 0, true, callback),
-        )
-        .await?;
+        let mut granted: Option<Granted> = None;
         let mut created = Vec::with_capacity(items.len());
+        let per_subscription = cfg.max_items_per_subscription().max(1);
         let mut items = items;
         while !items.is_empty() {
-            let rest = items.split_off(items.len().min(ITEMS_PER_CALL));
-            created.extend(
-                call(
-                    link,
-                    cfg,
-                    "creating monitored items",
-                    session.create_monitored_items(subscription, TimestampsToReturn::Both, items),
-                )
-                .await?,
-            );
+            let rest = items.split_off(items.len().min(per_subscription));
+            let feed = Feed {
+                inner: weak.clone(),
+                server: s,
+                slot,
+                lost: lost.clone(),
+            };
+            let subscription = call(
+                link,
+                cfg,
+                "creating a subscription",
+                session.create_subscription(
+                    publishing_interval,
+                    60,
+                    10,
+                    NOTIFICATIONS_PER_PUBLISH,
+                    0,
+                    true,
+                    feed,
+                ),
+            )
+            .await?;
+            let revised = session
+                .subscription_state()
+                .lock()
+                .get(subscription)
+                .map_or(publishing_interval, |sub| sub.publishing_interval());
+            granted = Some(match granted {
+                None => Granted {
+                    subscriptions: 1,
+                    publishing_interval: revised,
+                    sampling_interval: None,
+                },
+                Some(g) => Granted {
+                    subscriptions: g.subscriptions + 1,
+                    publishing_interval: g.publishing_interval.max(revised),
+                    ..g
+                },
+            });
+            let mut batch = items;
+            while !batch.is_empty() {
+                let later = batch.split_off(batch.len().min(ITEMS_PER_CALL));
+                created.extend(
+                    call(
+                        link,
+                        cfg,
+                        "creating monitored items",
+                        session.create_monitored_items(
+                            subscription,
+                            TimestampsToReturn::Both,
+                            batch,
+                        ),
+                    )
+                    .await?,
+                );
+                batch = later;
+            }
             items = rest;
         }
+        let mut sampling: Option<(Duration, Duration)> = None;
         for (k, &i) in item_tags.iter().enumerate() {
-            let status = created
-                .get(k)
-                .map_or(StatusCode::BadUnexpectedError, |c| c.result.status_code);
-            if !status.is_good() {
-                let name = inner
-                    .config
-                    .tags()
-                    .get(i)
-                    .map(|t| t.name().to_string())
-                    .unwrap_or_default();
-                problems.push((
-                    i,
-                    format!(
-                        "tag {name} cannot be monitored on server '{}': {status}",
-                        cfg.name()
-                    ),
-                ));
+            let result = created.get(k).map(|c| &c.result);
+            let status = result.map_or(StatusCode::BadUnexpectedError, |r| r.status_code);
+            if status.is_good() {
+                let revised = result.and_then(|r| {
+                    Duration::try_from_secs_f64(r.revised_sampling_interval / 1000.0).ok()
+                });
+                if let Some(revised) = revised {
+                    sampling = Some(sampling.map_or((revised, revised), |(lo, hi)| {
+                        (lo.min(revised), hi.max(revised))
+                    }));
+                }
+                continue;
             }
+            let name = inner
+                .config
+                .tags()
+                .get(i)
+                .map(|t| t.name().to_string())
+                .unwrap_or_default();
+            problems.push((
+                i,
+                format!(
+                    "tag {name} cannot be monitored on server '{}': {status}",
+                    cfg.name()
+                ),
+            ));
         }
+        inner.granted(
+            s,
+            slot,
+            granted.map(|g| Granted {
+                sampling_interval: sampling,
+                ..g
+            }),
+        );
     }
     problems.sort();
     Ok(Live {
@@ -594,4 +737,132 @@ async fn setup(
         nodes,
         problems,
     })
+}
+
+/// Feeds one subscription's data changes into the cache (one lock per
+/// publish response) and counts them for its group; reports the
+/// subscription lost when the server says so in a status change.
+struct Feed {
+    inner: Weak<Inner>,
+    server: usize,
+    /// The group slot (0: the default group, g + 1: group g).
+    slot: usize,
+    lost: mpsc::UnboundedSender<String>,
+}
+
+impl OnSubscriptionNotificationCore for Feed {
+    fn on_subscription_notification(
+        &mut self,
+        notification: NotificationMessage,
+        _items: MonitoredItemMap<'_>,
+    ) {
+        let Some(inner) = self.inner.upgrade() else {
+            return;
+        };
+        for data in notification.notification_data.iter().flatten() {
+            if let Some(changes) = data.inner_as::<DataChangeNotification>() {
+                let changes = changes.monitored_items.as_deref().unwrap_or_default();
+                // Client handles are tag index + 1: async-opcua replaces a 0.
+                inner.received_all(
+                    changes
+                        .iter()
+                        .map(|n| ((n.client_handle as usize).wrapping_sub(1), &n.value)),
+                );
+                inner.count_changes(self.server, self.slot, changes.len() as u64);
+            } else if let Some(change) = data.inner_as::<StatusChangeNotification>()
+                && change.status.is_bad()
+            {
+                let why = format!(
+                    "a subscription on server '{}' was lost: {}",
+                    inner.server_name(self.server),
+                    change.status
+                );
+                tracing::warn!(why = %why, "OPC UA subscription lost");
+                if let Some(link) = inner.link(self.server) {
+                    link.stats().error(convert::error_kind(change.status));
+                }
+                let _ = self.lost.send(why);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How `event` counts: (a request, the error kind).
+    fn check(event: Result<SessionPollResult, StatusCode>, expected: (bool, Option<ErrorKind>)) {
+        let label = format!("{event:?}");
+        assert_eq!(counts(&event), expected, "{label}");
+    }
+
+    fn publish(activity: SubscriptionActivity) -> Result<SessionPollResult, StatusCode> {
+        Ok(SessionPollResult::Subscription(activity))
+    }
+
+    fn keep_alive(activity: SessionActivity) -> Result<SessionPollResult, StatusCode> {
+        Ok(SessionPollResult::SessionActivity(activity))
+    }
+
+    #[test]
+    fn an_answered_publish_or_keep_alive_is_a_request_without_error() {
+        check(publish(SubscriptionActivity::Publish), (true, None));
+        check(
+            keep_alive(SessionActivity::KeepAliveSucceeded),
+            (true, None),
+        );
+    }
+
+    #[test]
+    fn failed_publishes_and_keep_alives_count_as_errors_by_kind() {
+        use SubscriptionActivity::{FatalFailure, PublishFailed};
+        let timeout = Some(ErrorKind::Timeout);
+        check(
+            publish(PublishFailed(StatusCode::BadTimeout)),
+            (true, timeout),
+        );
+        check(
+            publish(PublishFailed(StatusCode::BadDecodingError)),
+            (true, Some(ErrorKind::Protocol)),
+        );
+        check(
+            publish(FatalFailure(StatusCode::BadSessionIdInvalid)),
+            (true, Some(ErrorKind::Transport)),
+        );
+        check(
+            keep_alive(SessionActivity::KeepAliveFailed(StatusCode::BadTimeout)),
+            (true, timeout),
+        );
+    }
+
+    #[test]
+    fn the_servers_publish_flow_control_is_no_error() {
+        use SubscriptionActivity::PublishFailed;
+        check(
+            publish(PublishFailed(StatusCode::BadTooManyPublishRequests)),
+            (true, None),
+        );
+        check(
+            publish(PublishFailed(StatusCode::BadNoSubscription)),
+            (true, None),
+        );
+    }
+
+    #[test]
+    fn a_lost_connection_is_a_transport_error_and_other_events_do_not_count() {
+        let transport = (false, Some(ErrorKind::Transport));
+        check(
+            Ok(SessionPollResult::ConnectionLost(
+                StatusCode::BadConnectionClosed,
+            )),
+            transport,
+        );
+        check(
+            Ok(SessionPollResult::ReconnectFailed(StatusCode::BadTimeout)),
+            transport,
+        );
+        check(Err(StatusCode::BadCommunicationError), transport);
+        check(Ok(SessionPollResult::BeginConnect), (false, None));
+    }
 }

@@ -9,9 +9,10 @@
 //! the tag and the field of every mistake (the password is a [`Secret`] that
 //! never prints). [`OpcUaAdapter`] then keeps one session per server: at every
 //! connect it looks up namespace indices by URI, resolves browse paths and
-//! creates one subscription per [`SubscriptionGroup`] (each with its
-//! publishing interval) whose monitored items feed a cache, so `read` never
-//! waits on the network. Status codes become [`Quality`](remine_domain::Quality)
+//! creates subscriptions per [`SubscriptionGroup`] (each with its
+//! publishing interval, at most `max_items_per_subscription` monitored items
+//! each) whose monitored items feed a cache, so `read` never waits on the
+//! network; [`GroupStatus`] shows the intervals the server granted. Status codes become [`Quality`](remine_domain::Quality)
 //! (good, uncertain, bad with a reason); while a server is down its tags read
 //! `Bad(NotConnected)` with their last values kept as stale, and the adapter
 //! reconnects with capped exponential backoff, restoring the subscription.
@@ -64,7 +65,7 @@ mod connection;
 mod convert;
 mod error;
 
-pub use adapter::{MethodRef, OpcUaAdapter, ServerStatus};
+pub use adapter::{GroupStatus, MethodRef, OpcUaAdapter, ServerStatus};
 pub use config::{
     Credentials, NodeAddress, OpcDataType, OpcUaConfig, Secret, Security, ServerConfig,
     SubscriptionGroup, TagConfig,

@@ -362,3 +362,23 @@ fn the_comms_alarm_delay_is_zero_by_default_and_at_most_an_hour() {
         "plant.toml: server 'dcs': field 'comms_alarm_delay_ms': 3600001 is outside 0..=3600000",
     );
 }
+
+#[test]
+fn a_subscription_holds_at_most_1000_items_by_default_and_the_limit_is_set_per_server() {
+    let config = OpcUaConfig::from_toml_str(&format!("{SERVER}{}", tag("")), "plant.toml").unwrap();
+    assert_eq!(config.servers()[0].max_items_per_subscription(), 1000);
+    let config = OpcUaConfig::from_toml_str(
+        &format!("{SERVER}max_items_per_subscription = 250\n{}", tag("")),
+        "plant.toml",
+    )
+    .unwrap();
+    assert_eq!(config.servers()[0].max_items_per_subscription(), 250);
+    check(
+        &format!("{SERVER}max_items_per_subscription = 0\n{}", tag("")),
+        "plant.toml: server 'dcs': field 'max_items_per_subscription': 0 is outside 1..=100000",
+    );
+    check(
+        &format!("{SERVER}max_items_per_subscription = 100001\n{}", tag("")),
+        "plant.toml: server 'dcs': field 'max_items_per_subscription': 100001 is outside 1..=100000",
+    );
+}

@@ -5,6 +5,7 @@
 //! and good values come back within 5 s of the peer's return, in the same
 //! adapter, never restarted, with its subscription restored.
 
+use remine_domain::ports::DeviceStatsSource;
 use remine_domain::{BadReason, Quality, TagName, TagReading, TagValue};
 use remine_opcua::{OpcUaAdapter, OpcUaConfig};
 use remine_plc_common::test_support::wait_for;
@@ -106,6 +107,7 @@ async fn survive(fault: Fault, end: impl AsyncFnOnce(&RunningPlant, u64)) -> Dur
     let plant = plant(dir.path()).await;
     let adapter = adapter(&plant, dir.path());
     good(&adapter, Duration::from_secs(20)).await;
+    let errors_before = adapter.device_stats()[0].errors_total();
     let what = format!("{:?}", fault.kind);
     let id = plant.inject(fault).expect("fault accepted");
     let during = until(
@@ -153,6 +155,11 @@ async fn survive(fault: Fault, end: impl AsyncFnOnce(&RunningPlant, u64)) -> Dur
     assert!(
         adapter.status()[0].comms_alarm.is_none(),
         "the comms alarm cleared"
+    );
+    let stats = adapter.device_stats().remove(0);
+    assert!(
+        stats.errors_total() > errors_before,
+        "the fault counts as errors in the stats under {what}: {stats:?}"
     );
     println!("{what}: good again {took:?} after the peer's return");
     assert!(took <= RECOVERY);

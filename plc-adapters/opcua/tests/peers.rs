@@ -393,6 +393,80 @@ async fn asyncua_server_subscription_delivers_changed_values_within_two_seconds(
     peer.stop().await;
 }
 
+#[tokio::test]
+async fn asyncua_server_revised_intervals_show_in_the_status_of_each_group() {
+    let test = "asyncua_server_revised_intervals_show_in_the_status_of_each_group";
+    let Some(python) = python_or_skip(test) else {
+        return;
+    };
+    let dir = dirs();
+    let peer = Peer::start(&python, "unused", dir.path()).await;
+    // asyncua grants every publishing interval asked for, but samples at the
+    // subscription's publishing interval whatever the item asked (50 ms).
+    let group = "[[server.group]]\nname = \"slow\"\npublishing_interval_ms = 400";
+    let toml = server_table(&peer.endpoint(), &dir.path().join("client"), group)
+        + &tag(
+            "P/L/Temperature",
+            "node_id = \"s=Leach1.Temperature\"",
+            "f64",
+            "",
+        )
+        + &tag("P/L/pH", "node_id = \"i=1001\"", "f32", "")
+        + &tag(
+            "P/L/Mode",
+            "node_id = \"s=Leach1.Mode\"",
+            "i32",
+            "group = \"slow\"",
+        );
+    let adapter = start(&toml);
+    wait_good(&adapter, "P/L/Mode", TagValue::Int(-1)).await;
+    wait_good(&adapter, "P/L/Temperature", TagValue::Float(70.0)).await;
+    let ms = Duration::from_millis;
+    let status = adapter.status().remove(0);
+    let seen: Vec<_> = status
+        .groups
+        .iter()
+        .map(|g| {
+            (
+                g.group.as_deref(),
+                g.tags,
+                g.subscriptions,
+                g.requested_publishing_interval,
+                g.revised_publishing_interval,
+                g.requested_sampling_interval,
+                g.revised_sampling_interval,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                None,
+                2,
+                1,
+                ms(100),
+                Some(ms(100)),
+                (ms(50), ms(50)),
+                Some((ms(100), ms(100)))
+            ),
+            (
+                Some("slow"),
+                1,
+                1,
+                ms(400),
+                Some(ms(400)),
+                (ms(50), ms(50)),
+                Some((ms(400), ms(400)))
+            ),
+        ],
+        "{status:?}"
+    );
+    assert!(status.groups.iter().all(|g| g.changes >= 1), "{status:?}");
+    adapter.shutdown().await;
+    peer.stop().await;
+}
+
 // ---- writes and methods ---------------------------------------------------
 
 /// The adapter writes `value` to `tag`; the script must hold `held`

@@ -126,7 +126,7 @@ impl TestServer {
 
     /// The subscriptions of every open session: (publishing interval as
     /// revised by the server, sampling intervals of its monitored items,
-    /// sorted), sorted by interval.
+    /// sorted), sorted by interval, then by sampling intervals.
     pub fn subscriptions(&self) -> Vec<(std::time::Duration, Vec<f64>)> {
         let Some(handle) = self.handle.as_ref() else {
             return Vec::new();
@@ -148,7 +148,10 @@ impl TestServer {
                 }
             }
         }
-        found.sort_by_key(|s| s.0);
+        found.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then(a.1.partial_cmp(&b.1).unwrap_or(std::cmp::Ordering::Equal))
+        });
         found
     }
 
