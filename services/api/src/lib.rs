@@ -22,6 +22,11 @@
 //! released recipe to an Idle unit (operator) and reads a batch's control
 //! recipe.
 //!
+//! Genealogy traces (`/api/v1/lots/{id}/trace`, `/api/v1/trace/recall`):
+//! backward to the input units and their passports, forward to the lots made
+//! from a lot, and the impact of a recall, with the kg of every element
+//! allocated to each lot.
+//!
 //! ```no_run
 //! # async fn f(state: remine_api::AppState) {
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -29,13 +34,18 @@
 //! # }
 //! ```
 
+mod accounting;
 mod auth;
 mod dto;
 mod error;
 mod metrics;
 mod recipes;
 mod routes;
+mod trace;
 
 pub use auth::Authenticated;
 pub use error::ApiError;
 pub use routes::{AppState, app};
+pub use trace::{
+    AllocatedDto, BackwardDto, ElementsKg, ForwardDto, KindTotalDto, RecallDto, TracedLotDto,
+};

@@ -69,6 +69,8 @@ pub fn app(state: AppState) -> Router {
         .route("/audit", get(audit))
         .route("/audit/verify", get(audit_verify))
         .merge(crate::recipes::routes())
+        .merge(crate::accounting::routes())
+        .merge(crate::trace::routes())
         .fallback(|| async { ApiError::NotFound("no such API route".into()) });
     Router::new()
         .nest("/api/v1", api)

@@ -289,7 +289,7 @@ async fn record_a_small_plant(store: &dyn LotStore) {
         ContentSource::Assayed,
     );
     store
-        .produce(&ni, &[edge("BM-1", "NI-1", 240.0)], audit("NI-1"))
+        .produce(&ni, &[edge("BM-1", "NI-1", 54.0)], audit("NI-1"))
         .await
         .unwrap();
 }

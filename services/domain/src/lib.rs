@@ -13,8 +13,16 @@
 //! - [`Passport`]: what the plant copies from a battery passport at intake;
 //! - [`Lot`], [`LotKind`], [`Genealogy`]: material lots and the DAG that
 //!   links them;
+//! - [`LotGraph`]: backward and forward traces and recall impact on the lot
+//!   graph, by proportional allocation of every element;
+//! - [`MeasuredMass`], [`Assay`] and [`StockEvent`]: the metal-accounting
+//!   facts (weighed masses with method and uncertainty, lab results combined
+//!   by inverse variance, samples, adjustments and corrections);
 //! - [`RecoveryReport`]: recovery rates per element, computed from lots;
 //! - [`UnitState`] and [`UnitCommand`]: the ISA-88 state model;
+//! - [`AlarmDef`], [`Condition`], [`AlarmState`], [`FloodDetector`]: alarms
+//!   by the ISA-18.2 life cycle; [`Permissive`]s: interlock checks on live
+//!   tags, fail safe on bad quality, with why each check is false;
 //! - [`recipe`]: master recipes with units, their life cycle and signatures,
 //!   and their validation against the equipment's capability;
 //! - [`Role`], [`Username`]: identity; [`AuditEvent`] and [`AuditEntry`]: the
@@ -29,11 +37,14 @@
 //! assert!((est.get(Element::Ni).kg() - 62.5).abs() < 1e-9);
 //! ```
 
+mod accounting;
+mod alarm;
 mod audit;
 mod chemistry;
 mod element;
 mod error;
 mod identity;
+mod interlock;
 mod lot;
 mod passport;
 pub mod ports;
@@ -41,13 +52,24 @@ mod quantity;
 pub mod recipe;
 mod recovery;
 mod tag;
+mod trace;
 mod unit_state;
 
+pub use accounting::{
+    Assay, MOISTURE_SIGMA, MassMethod, MeasuredMass, StockEvent, combine_assays, remaining_stock,
+};
+pub use alarm::{
+    AlarmDef, AlarmKind, AlarmState, AlarmStatus, AlarmTransition, Condition, FloodDetector,
+    Priority,
+};
 pub use audit::{AuditEntry, AuditEvent, ChainBreak, Digest, verify_chain};
 pub use chemistry::Chemistry;
 pub use element::{Element, ElementMasses};
 pub use error::DomainError;
 pub use identity::{Action, Role, Username};
+pub use interlock::{
+    Check, CheckResult, Compare, Evaluation, Operand, Permissive, PermissiveState,
+};
 pub use lot::{
     Genealogy, GenealogyEdge, Lot, LotFields, LotId, LotKind, ProductKind, SideFraction,
 };
@@ -58,4 +80,7 @@ pub use passport::{
 pub use quantity::{Celsius, Kilograms, MassFraction, Uncertain};
 pub use recovery::{ElementRecovery, RecoveryReport, Target};
 pub use tag::{Access, BadReason, Quality, TagInfo, TagName, TagReading, TagValue};
+pub use trace::{
+    Allocated, BackwardTrace, ElementKg, ForwardTrace, LotGraph, RecallImpact, TraceLot,
+};
 pub use unit_state::{UnitCommand, UnitState};

@@ -2,7 +2,7 @@
 //!
 //! Adapters (remine-modbus, remine-opcua) implement [`TagIo`] and
 //! [`DeviceStatsSource`]; the store (remine-store) implements [`LotStore`],
-//! [`UserStore`], [`AuditLog`] and [`RecipeStore`].
+//! [`UserStore`], [`AuditLog`], [`RecipeStore`] and [`AccountingStore`].
 //! Every write method of a store takes the [`AuditEvent`] that describes it
 //! and appends it in the same transaction, so no write goes unaudited and no
 //! audit entry describes a write that did not happen.
@@ -10,8 +10,8 @@
 use crate::recipe::lifecycle::RecipeStatus;
 use crate::recipe::{ControlRecipe, Recipe, RecipeKey, RecipeRecord, RecipeVersion, Signature};
 use crate::{
-    AuditEntry, AuditEvent, ChainBreak, GenealogyEdge, Lot, LotId, Passport, PassportId, Role,
-    TagInfo, TagName, TagReading, TagValue, Username,
+    Assay, AuditEntry, AuditEvent, ChainBreak, GenealogyEdge, Lot, LotId, MeasuredMass, Passport,
+    PassportId, Role, StockEvent, TagInfo, TagName, TagReading, TagValue, Username,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -163,6 +163,53 @@ pub trait LotStore: Send + Sync {
     async fn passport(&self, id: &PassportId) -> Result<Option<Passport>, StoreError>;
 }
 
+/// Metal-accounting facts about lots: their weighings, lab assays and
+/// stock events. Every write appends its audit event in the same
+/// transaction.
+#[async_trait]
+pub trait AccountingStore: Send + Sync {
+    /// Attaches the weighing a lot was made with (wet mass, moisture,
+    /// method, instrument, uncertainty). `NotFound` for an unknown lot;
+    /// `Conflict` when the lot has one already (a correction is a stock
+    /// event, never an overwrite).
+    async fn record_measurement(
+        &self,
+        lot: &LotId,
+        mass: &MeasuredMass,
+        audit: AuditEvent,
+    ) -> Result<(), StoreError>;
+
+    async fn measurement(&self, lot: &LotId) -> Result<Option<MeasuredMass>, StoreError>;
+
+    /// Records a lab result and returns its sequence number. `NotFound`
+    /// for an unknown lot.
+    async fn record_assay(&self, assay: &Assay, audit: AuditEvent) -> Result<i64, StoreError>;
+
+    /// Every assay of a lot, oldest first.
+    async fn assays(&self, lot: &LotId) -> Result<Vec<Assay>, StoreError>;
+
+    /// Appends a stock event (sample, adjustment, correction) and returns
+    /// its sequence number. `NotFound` for an unknown lot or, for a
+    /// correction, an unknown corrected event; `Conflict` when the event
+    /// would take the lot's stock below zero or corrects another lot's
+    /// event. Events are never changed or deleted.
+    async fn record_stock_event(
+        &self,
+        lot: &LotId,
+        event: &StockEvent,
+        audit: AuditEvent,
+    ) -> Result<i64, StoreError>;
+
+    /// A lot's stock events with their sequence numbers, in order.
+    async fn stock_events(&self, lot: &LotId) -> Result<Vec<(i64, StockEvent)>, StoreError>;
+
+    /// What remains of a lot, in kg: its mass, less the masses on the
+    /// genealogy edges out of it, plus its stock events. `NotFound` for an
+    /// unknown lot. [`LotStore::produce`] refuses (`Conflict`) an edge that
+    /// takes more from an input than this.
+    async fn stock(&self, lot: &LotId) -> Result<f64, StoreError>;
+}
+
 /// Users and their sessions.
 #[async_trait]
 pub trait UserStore: Send + Sync {
@@ -269,6 +316,9 @@ pub trait RecipeStore: Send + Sync {
 }
 
 /// Everything a store offers.
-pub trait Store: LotStore + UserStore + AuditLog + RecipeStore + fmt::Debug {}
+pub trait Store:
+    LotStore + UserStore + AuditLog + RecipeStore + AccountingStore + fmt::Debug
+{
+}
 
-impl<T: LotStore + UserStore + AuditLog + RecipeStore + fmt::Debug> Store for T {}
+impl<T: LotStore + UserStore + AuditLog + RecipeStore + AccountingStore + fmt::Debug> Store for T {}

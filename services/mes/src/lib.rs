@@ -8,10 +8,13 @@
 //!   limits, audit (who, old, new, reason), write, read-back, result;
 //! - [`LiveValues`] polls the plant and publishes snapshots for the HMI;
 //! - [`Users`] hashes passwords (argon2), opens and checks sessions;
-//! - [`Intake`] turns passports into input lots;
+//! - [`Intake`] turns passports into input lots; [`Accounting`] records
+//!   weighings, assays and stock events and shows a lot's books;
 //! - [`Recipes`]: drafts, the signed two-person life cycle, diffs, and the
 //!   download of a released recipe to an Idle unit as a batch's control recipe;
 //! - [`recovery_report`] computes rRM per element for a year from the store;
+//! - [`Tracer`] answers genealogy traces (backward, forward, recall) on the
+//!   stored lot graph;
 //! - [`production`] runs material through the demo plant's lines.
 //!
 //! ```no_run
@@ -21,6 +24,8 @@
 //! # }
 //! ```
 
+mod accounting;
+mod balance;
 mod error;
 mod guarded;
 mod intake;
@@ -29,8 +34,14 @@ pub mod production;
 mod recipes;
 mod report;
 mod router;
+mod trace;
 mod users;
 
+pub use accounting::{Accounting, CombinedAssay, LotAccounting};
+pub use balance::{
+    BALANCED_ELEMENTS, PeriodBalance, PlantBalance, RecoveryFigure, SuspectInstrument,
+    SuspectReading,
+};
 pub use error::MesError;
 pub use guarded::{Actor, GuardedWriter, WriteOutcome};
 pub use intake::{Intake, unit_lot_id};
@@ -38,4 +49,5 @@ pub use live::{LiveValues, Snapshot};
 pub use recipes::{DownloadRequest, Recipes};
 pub use report::recovery_report;
 pub use router::PlantIo;
+pub use trace::Tracer;
 pub use users::{MIN_PASSWORD_LEN, Session, Users, hash_password, random_password};

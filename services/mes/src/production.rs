@@ -570,16 +570,19 @@ impl Production {
                 measured
             };
             let id = LotId::parse(&format!("{}-{campaign}", product_prefix(product)))?;
+            let metal = kg(mass.kg() * fraction)?;
             let lot = made_lot(
                 id.as_str(),
                 LotKind::Product(product),
                 mass,
-                [(element, kg(mass.kg() * fraction)?)].into_iter().collect(),
+                [(element, metal)].into_iter().collect(),
                 ContentSource::Assayed,
             )?;
+            // What the product took from the leach batch is its metal; the
+            // sulphate, carbonate and water come from reagents.
             self.record(
                 &lot,
-                &[edge(&leach_lot, &id, mass)],
+                &[edge(&leach_lot, &id, metal)],
                 "crystallised and assayed",
             )
             .await?;

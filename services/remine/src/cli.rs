@@ -74,6 +74,25 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Trace a lot's genealogy: back to the input units with their passports
+    /// and countries (the default), or forward to every lot made from it,
+    /// with the kg of Ni, Co and Li allocated to each.
+    Trace(TraceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// The lot to trace.
+    pub lot: String,
+    /// Trace forward: the black-mass lots, leach batches and products made
+    /// from LOT, with the part of each attributed to it.
+    #[arg(long)]
+    pub forward: bool,
+    /// Print JSON (the API's shape) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub db: DbArgs,
 }
 
 #[derive(Debug, Args)]

@@ -1,11 +1,13 @@
-//! Storage for remine: lots, passports, genealogy, users, sessions, master
-//! and control recipes, and the hash-chained audit trail, in SQLite (the
-//! embedded default) or PostgreSQL.
+//! Storage for remine: lots, passports, genealogy, metal accounting
+//! (weighings, assays, stock events), users, sessions, master and control
+//! recipes, and the hash-chained audit trail, in SQLite (the embedded
+//! default) or PostgreSQL.
 //!
 //! One type, [`Db`], implements the domain's store ports
 //! ([`LotStore`](remine_domain::ports::LotStore),
 //! [`UserStore`](remine_domain::ports::UserStore),
 //! [`RecipeStore`](remine_domain::ports::RecipeStore),
+//! [`AccountingStore`](remine_domain::ports::AccountingStore),
 //! [`AuditLog`](remine_domain::ports::AuditLog)) on both backends. Every
 //! audited write runs in one transaction that also appends its
 //! [`AuditEvent`](remine_domain::AuditEvent), so no write goes unaudited and no
@@ -71,6 +73,7 @@
 //! # Ok(()) }
 //! ```
 
+mod accounting;
 mod audit;
 mod db;
 mod location;

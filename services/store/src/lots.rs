@@ -5,6 +5,7 @@
 //! comes back as [`StoreError::Corrupt`] naming the table and key, never as
 //! an invalid value.
 
+use crate::accounting::{covers, stock_in};
 use crate::db::{Db, WriteTx, db_error, micros, time_from_micros};
 use crate::rows::{corrupt, element_masses, get, kilograms};
 use async_trait::async_trait;
@@ -211,6 +212,20 @@ async fn produce_in(
     for edge in inputs {
         if !exists(conn, "SELECT 1 FROM lots WHERE id = $1", edge.from.as_str()).await? {
             return Err(StoreError::NotFound(format!("input lot {}", edge.from)));
+        }
+    }
+    // Each input is listed once (refused above), so its one edge is all
+    // this production takes from it.
+    for edge in inputs {
+        let stock = stock_in(conn, &edge.from)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("input lot {}", edge.from)))?;
+        if !covers(stock, edge.mass.kg()) {
+            return Err(StoreError::Conflict(format!(
+                "input lot {} has {stock} kg in stock; lot {id} asks for {} kg of it",
+                edge.from,
+                edge.mass.kg()
+            )));
         }
     }
     if let Some(passport) = lot.passport()

@@ -26,6 +26,11 @@ const SQLITE: &[Source] = &[
         "recipes",
         include_str!("../migrations/sqlite/0002_recipes.sql"),
     ),
+    (
+        3,
+        "accounting",
+        include_str!("../migrations/sqlite/0003_accounting.sql"),
+    ),
 ];
 
 const POSTGRES: &[Source] = &[
@@ -38,6 +43,11 @@ const POSTGRES: &[Source] = &[
         2,
         "recipes",
         include_str!("../migrations/postgres/0002_recipes.sql"),
+    ),
+    (
+        3,
+        "accounting",
+        include_str!("../migrations/postgres/0003_accounting.sql"),
     ),
 ];
 

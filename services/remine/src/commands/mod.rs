@@ -6,6 +6,7 @@ mod passport;
 mod recipe;
 mod serve;
 mod sim;
+mod trace;
 mod user;
 
 use crate::cli::{
@@ -52,5 +53,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 reason,
             } => recipe::import(&db, &file, author.as_deref(), &reason).await,
         },
+        Command::Trace(args) => trace::run(&args).await,
     }
 }

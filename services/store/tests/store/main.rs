@@ -10,6 +10,7 @@
 
 #[macro_use]
 mod harness;
+mod accounting;
 mod audit;
 mod fixtures;
 mod lots;

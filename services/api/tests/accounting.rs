@@ -1,0 +1,291 @@
+//! A lot's metal accounting through the API, with a real SQLite store:
+//! weighing, lab assays combined by inverse variance, samples, adjustments
+//! and corrections, and the refusals that keep the books straight.
+
+#![allow(clippy::unwrap_used)]
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use remine_api::{AppState, app};
+use remine_domain::ports::Store;
+use remine_domain::{
+    AuditEvent, Chemistry, ContentSource, Element, Kilograms, Lot, LotFields, LotId, LotKind, Role,
+    Username,
+};
+use remine_mes::{Actor, LiveValues, Recipes, Users};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+struct Fixture {
+    state: AppState,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(remine_store::Db::open_sqlite_dir(dir.path()).await.unwrap());
+    let users = Users::new(store.clone(), chrono::Duration::hours(1));
+    for (name, role) in [("vera", Role::Viewer), ("otto", Role::Operator)] {
+        users
+            .add(
+                &Actor::system(),
+                &Username::parse(name).unwrap(),
+                role,
+                "a-long-password",
+            )
+            .await
+            .unwrap();
+    }
+    let bm = Lot::new(LotFields {
+        id: LotId::parse("BM-NMC-1").unwrap(),
+        kind: LotKind::BlackMass(Chemistry::Nmc811),
+        mass: Kilograms::new(800.0).unwrap(),
+        elements: [(Element::Ni, Kilograms::new(160.0).unwrap())]
+            .into_iter()
+            .collect(),
+        content_source: ContentSource::Estimated,
+        created_at: chrono::Utc::now(),
+        passport: None,
+        country_of_collection: None,
+    })
+    .unwrap();
+    let audit = AuditEvent {
+        actor: Username::system(),
+        action: "lot.produce".into(),
+        target: "BM-NMC-1".into(),
+        old: None,
+        new: None,
+        reason: "test".into(),
+    };
+    store.produce(&bm, &[], audit).await.unwrap();
+    let state = AppState {
+        recipes: Recipes::new(store.clone(), users.clone(), Vec::new()),
+        store,
+        users,
+        plant: None,
+        writer: None,
+        live: LiveValues::none(),
+        site: "test plant".into(),
+        stats: Vec::new(),
+    };
+    Fixture { state, _dir: dir }
+}
+
+async fn call(
+    f: &Fixture,
+    method: &str,
+    uri: &str,
+    user: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let login = Request::builder()
+        .method("POST")
+        .uri("/api/v1/session")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            json!({"user": user, "password": "a-long-password"}).to_string(),
+        ))
+        .unwrap();
+    let res = app(f.state.clone()).oneshot(login).await.unwrap();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let token = serde_json::from_slice::<Value>(&bytes).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"));
+    let req = match body {
+        Some(b) => req
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(b.to_string()))
+            .unwrap(),
+        None => req.body(Body::empty()).unwrap(),
+    };
+    let res = app(f.state.clone()).oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn assay(percent: f64, sigma: f64, lab: &str) -> Value {
+    json!({"sample": "S-1", "element": "Ni", "percent": percent, "sigmaPercent": sigma,
+           "method": "ICP-OES", "lab": lab})
+}
+
+#[tokio::test]
+async fn assays_of_a_lot_combine_by_inverse_variance() {
+    let f = fixture().await;
+    let url = "/api/v1/lots/BM-NMC-1/assays";
+    assert_eq!(
+        call(&f, "POST", url, "otto", Some(assay(20.0, 1.0, "lab A")))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        call(&f, "POST", url, "otto", Some(assay(23.0, 2.0, "lab B")))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    let (s, b) = call(&f, "GET", "/api/v1/lots/BM-NMC-1/accounting", "vera", None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let ni = &b["combined"][0];
+    assert_eq!(ni["element"], "Ni");
+    assert_eq!(ni["assays"], 2);
+    assert!(
+        (ni["percent"].as_f64().unwrap() - 20.6).abs() < 1e-9,
+        "{ni}"
+    );
+    assert!(
+        (ni["sigmaPercent"].as_f64().unwrap() - (1.0f64 / 1.25).sqrt()).abs() < 1e-9,
+        "{ni}"
+    );
+}
+
+#[tokio::test]
+async fn a_weighing_is_recorded_once_with_its_dry_mass_and_uncertainty() {
+    let f = fixture().await;
+    let url = "/api/v1/lots/BM-NMC-1/measurement";
+    let body = json!({"wetKg": 842.0, "moisturePercent": 5.0, "method": "platform_scale", "instrument": "PS-2"});
+    assert_eq!(
+        call(&f, "POST", url, "otto", Some(body.clone())).await.0,
+        StatusCode::CREATED
+    );
+    let (s, b) = call(&f, "POST", url, "otto", Some(body)).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+    let (_, b) = call(&f, "GET", "/api/v1/lots/BM-NMC-1/accounting", "vera", None).await;
+    assert!(
+        (b["measurement"]["dryKg"].as_f64().unwrap() - 799.9).abs() < 1e-9,
+        "{b}"
+    );
+    assert!(
+        b["measurement"]["drySigmaKg"].as_f64().unwrap() > 2.5,
+        "moisture's 0.3 % adds in: {b}"
+    );
+}
+
+#[tokio::test]
+async fn samples_and_adjustments_move_stock_and_a_correction_refers_to_its_event() {
+    let f = fixture().await;
+    let url = "/api/v1/lots/BM-NMC-1/stock-events";
+    let (s, b) = call(
+        &f,
+        "POST",
+        url,
+        "otto",
+        Some(json!({"kind": "sample", "sample": "S-7", "massKg": 2.0})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let sample_seq = b["seq"].as_i64().unwrap();
+    let (s, b) = call(
+        &f,
+        "POST",
+        url,
+        "otto",
+        Some(json!({"kind": "adjustment", "deltaKg": -10.0})),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::FORBIDDEN,
+        "an adjustment needs a reason: {b}"
+    );
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("needs a reason")
+    );
+    let (s, _) = call(&f, "POST", url, "otto",
+        Some(json!({"kind": "correction", "corrects": sample_seq, "deltaKg": 0.5, "reason": "sample weighed 1.5 kg"}))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (_, b) = call(&f, "GET", "/api/v1/lots/BM-NMC-1/accounting", "vera", None).await;
+    assert!((b["stockKg"].as_f64().unwrap() - 798.5).abs() < 1e-9, "{b}");
+    assert_eq!(b["events"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn bad_accounting_input_is_refused_naming_what_is_wrong() {
+    let f = fixture().await;
+    let stock = "/api/v1/lots/BM-NMC-1/stock-events";
+    for (uri, user, body, status, needle) in [
+        (
+            "/api/v1/lots/BM-NMC-9/assays",
+            "otto",
+            assay(20.0, 1.0, "lab A"),
+            StatusCode::NOT_FOUND,
+            "BM-NMC-9",
+        ),
+        (
+            "/api/v1/lots/BM-NMC-1/assays",
+            "otto",
+            assay(120.0, 1.0, "lab A"),
+            StatusCode::BAD_REQUEST,
+            "percent",
+        ),
+        (
+            "/api/v1/lots/BM-NMC-1/assays",
+            "otto",
+            assay(20.0, 0.0, "lab A"),
+            StatusCode::BAD_REQUEST,
+            "uncertainty",
+        ),
+        (
+            "/api/v1/lots/BM-NMC-1/assays",
+            "vera",
+            assay(20.0, 1.0, "lab A"),
+            StatusCode::FORBIDDEN,
+            "viewer",
+        ),
+        (
+            stock,
+            "otto",
+            json!({"kind": "sample", "sample": "S-1", "massKg": 900.0}),
+            StatusCode::CONFLICT,
+            "below zero",
+        ),
+        (
+            stock,
+            "otto",
+            json!({"kind": "sample", "sample": "S-1", "massKg": -1.0}),
+            StatusCode::BAD_REQUEST,
+            "massKg",
+        ),
+        (
+            stock,
+            "otto",
+            json!({"kind": "theft", "deltaKg": 1.0}),
+            StatusCode::BAD_REQUEST,
+            "theft",
+        ),
+        (
+            stock,
+            "otto",
+            json!({"kind": "correction", "corrects": 999, "deltaKg": 1.0, "reason": "x"}),
+            StatusCode::NOT_FOUND,
+            "999",
+        ),
+    ] {
+        let (s, b) = call(&f, "POST", uri, user, Some(body)).await;
+        assert_eq!(s, status, "{uri} {b}");
+        let m = b["error"]["message"].as_str().unwrap_or_default();
+        assert!(m.contains(needle), "{uri}: '{m}' does not name '{needle}'");
+    }
+    let (_, b) = call(&f, "GET", "/api/v1/lots/BM-NMC-1/accounting", "vera", None).await;
+    assert_eq!(
+        b["stockKg"],
+        json!(800.0),
+        "nothing partial was stored: {b}"
+    );
+    assert_eq!(b["assays"], json!([]));
+}

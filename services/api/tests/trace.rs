@@ -1,0 +1,363 @@
+//! Genealogy traces through the API with a real SQLite store: backward to
+//! the units and their passports with sums that match the lot's content,
+//! forward to the product, recall of a black-mass lot, and refusals.
+
+#![allow(clippy::unwrap_used)]
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use remine_api::{AppState, app};
+use remine_domain::ports::{LotStore, Store};
+use remine_domain::{
+    AuditEvent, Chemistry, ContentSource, CountryCode, Element, GenealogyEdge, Kilograms, Lot,
+    LotFields, LotId, LotKind, Passport, PassportFields, PassportForm, PassportId, ProductKind,
+    Role, UnitType, Username,
+};
+use remine_mes::{Actor, LiveValues, Recipes, Users};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+struct Fixture {
+    state: AppState,
+    token: String,
+    _dir: tempfile::TempDir,
+}
+
+fn kg(v: f64) -> Kilograms {
+    Kilograms::new(v).unwrap()
+}
+
+fn audit(target: &str) -> AuditEvent {
+    AuditEvent {
+        actor: Username::system(),
+        action: "lot.produce".into(),
+        target: target.into(),
+        old: None,
+        new: None,
+        reason: "test".into(),
+    }
+}
+
+fn lot(id: &str, kind: LotKind, mass: f64, els: &[(Element, f64)]) -> Lot {
+    lot_with(id, kind, mass, els, None, None)
+}
+
+fn lot_with(
+    id: &str,
+    kind: LotKind,
+    mass: f64,
+    els: &[(Element, f64)],
+    passport: Option<PassportId>,
+    country: Option<CountryCode>,
+) -> Lot {
+    Lot::new(LotFields {
+        id: LotId::parse(id).unwrap(),
+        kind,
+        mass: kg(mass),
+        elements: els.iter().map(|(e, m)| (*e, kg(*m))).collect(),
+        content_source: ContentSource::Declared,
+        created_at: chrono::Utc::now(),
+        passport,
+        country_of_collection: country,
+    })
+    .unwrap()
+}
+
+fn edge(from: &str, to: &str, mass: f64) -> GenealogyEdge {
+    GenealogyEdge {
+        from: LotId::parse(from).unwrap(),
+        to: LotId::parse(to).unwrap(),
+        mass: kg(mass),
+    }
+}
+
+async fn receive(store: &dyn LotStore, id: &str, mass: f64, els: &[(Element, f64)], c: &str) {
+    let pid = PassportId::urn(&format!("urn:test:{id}")).unwrap();
+    let country = CountryCode::parse(c).unwrap();
+    let passport = Passport::new(PassportFields {
+        id: pid.clone(),
+        form: PassportForm::Declared,
+        serial: None,
+        manufacturer: None,
+        chemistry: Some(Chemistry::Nmc811),
+        unit_type: UnitType::Pack,
+        mass: kg(mass),
+        declared: Some(els.iter().map(|(e, m)| (*e, kg(*m))).collect()),
+        state_of_health_pct: None,
+        country_of_collection: Some(country.clone()),
+        gbt: None,
+        warnings: Vec::new(),
+    })
+    .unwrap();
+    let unit = lot_with(id, LotKind::InputUnit, mass, els, Some(pid), Some(country));
+    store.receive(&passport, &unit, audit(id)).await.unwrap();
+}
+
+/// P1 and P2 make BM1; BM1 is split between L1 and L2; L1 also takes P3;
+/// the nickel sulphate NI1 is crystallised from L1.
+async fn record_plant(store: &dyn LotStore) {
+    use Element::*;
+    receive(
+        store,
+        "P1",
+        100.0,
+        &[(Ni, 20.0), (Co, 5.0), (Li, 2.0)],
+        "DE",
+    )
+    .await;
+    receive(store, "P2", 100.0, &[(Ni, 10.0), (Co, 5.0)], "FR").await;
+    receive(store, "P3", 50.0, &[(Ni, 5.0), (Li, 1.0)], "PL").await;
+    let steps = [
+        (
+            lot(
+                "BM1",
+                LotKind::BlackMass(Chemistry::Nmc811),
+                120.0,
+                &[(Ni, 27.0), (Co, 9.0), (Li, 1.8)],
+            ),
+            vec![edge("P1", "BM1", 100.0), edge("P2", "BM1", 100.0)],
+        ),
+        (
+            lot(
+                "L1",
+                LotKind::LeachBatch,
+                110.0,
+                &[(Ni, 18.5), (Co, 4.0), (Li, 1.9)],
+            ),
+            vec![edge("BM1", "L1", 60.0), edge("P3", "L1", 50.0)],
+        ),
+        (
+            lot("L2", LotKind::LeachBatch, 60.0, &[(Ni, 13.0)]),
+            vec![edge("BM1", "L2", 60.0)],
+        ),
+        (
+            lot(
+                "NI1",
+                LotKind::Product(ProductKind::NickelSulphate),
+                74.0,
+                &[(Ni, 16.5)],
+            ),
+            vec![edge("L1", "NI1", 100.0)],
+        ),
+    ];
+    for (l, inputs) in steps {
+        let target = l.id().to_string();
+        store.produce(&l, &inputs, audit(&target)).await.unwrap();
+    }
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let db = remine_store::Db::open_sqlite_dir(dir.path()).await.unwrap();
+    let store: Arc<dyn Store> = Arc::new(db);
+    let users = Users::new(store.clone(), chrono::Duration::hours(1));
+    users
+        .add(
+            &Actor::system(),
+            &Username::parse("vera").unwrap(),
+            Role::Viewer,
+            "a-long-password",
+        )
+        .await
+        .unwrap();
+    record_plant(store.as_ref()).await;
+    let state = AppState {
+        recipes: Recipes::new(
+            store.clone(),
+            users.clone(),
+            remine_recipes::shipped_catalogues(),
+        ),
+        store,
+        users,
+        plant: None,
+        writer: None,
+        live: LiveValues::none(),
+        site: "test plant".into(),
+        stats: Vec::new(),
+    };
+    let mut f = Fixture {
+        state,
+        token: String::new(),
+        _dir: dir,
+    };
+    let (status, body) = call(
+        &f,
+        "POST",
+        "/api/v1/session",
+        Some(json!({"user": "vera", "password": "a-long-password"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    f.token = body["token"].as_str().unwrap().to_string();
+    f
+}
+
+async fn call(f: &Fixture, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {}", f.token));
+    let req = match body {
+        Some(b) => req
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(b.to_string()))
+            .unwrap(),
+        None => {
+            req = req.header(header::ACCEPT, "application/json");
+            req.body(Body::empty()).unwrap()
+        }
+    };
+    let res = app(f.state.clone()).oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn num(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("{v} is not a number"))
+}
+
+fn entry<'a>(list: &'a Value, id: &str) -> &'a Value {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == id)
+        .unwrap_or_else(|| panic!("{id} not in {list}"))
+}
+
+fn check_kg(v: &Value, expected: f64) {
+    assert!((num(v) - expected).abs() < 1e-9, "{v} != {expected}");
+}
+
+fn check_error(status: StatusCode, body: &Value, expected: StatusCode, fragment: &str) {
+    assert_eq!(status, expected, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(fragment), "'{message}' lacks '{fragment}'");
+}
+
+#[tokio::test]
+async fn a_backward_trace_names_each_unit_passport_and_country_with_its_metal() {
+    let f = fixture().await;
+    let (s, b) = call(&f, "GET", "/api/v1/lots/NI1/trace", None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["direction"], "backward");
+    assert_eq!(b["sources"].as_array().unwrap().len(), 3);
+    let p1 = entry(&b["sources"], "P1");
+    assert_eq!(p1["passport"], "urn:test:P1");
+    assert_eq!(p1["country"], "DE");
+    assert_eq!(p1["kind"], "input-unit");
+    // NI1's 16.5 kg Ni all comes from L1 (18.5 kg: P1 9, P2 4.5, P3 5).
+    check_kg(&p1["allocatedKg"]["Ni"], 16.5 * 9.0 / 18.5);
+    check_kg(
+        &entry(&b["sources"], "P3")["allocatedKg"]["Ni"],
+        16.5 * 5.0 / 18.5,
+    );
+    let ids: Vec<_> = b["intermediates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["BM1", "L1"]);
+}
+
+#[tokio::test]
+async fn the_sources_of_a_backward_trace_sum_to_the_lots_content() {
+    let f = fixture().await;
+    for lot in ["BM1", "L1", "L2", "NI1", "P2"] {
+        let (s, b) = call(&f, "GET", &format!("/api/v1/lots/{lot}/trace"), None).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        for e in ["Ni", "Co", "Li"] {
+            let sum: f64 = b["sources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| num(&x["allocatedKg"][e]))
+                .sum();
+            check_kg(&b["lot"]["contentKg"][e], sum);
+            check_kg(&b["totalKg"][e], sum);
+        }
+        check_kg(&b["totalMassKg"], num(&b["lot"]["massKg"]));
+    }
+}
+
+#[tokio::test]
+async fn a_forward_trace_follows_a_unit_into_black_mass_and_product() {
+    let f = fixture().await;
+    let (s, b) = call(&f, "GET", "/api/v1/lots/P1/trace?direction=forward", None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["direction"], "forward");
+    // BM1 holds 27 kg Ni, two thirds of it from P1.
+    check_kg(&entry(&b["lots"], "BM1")["allocatedKg"]["Ni"], 18.0);
+    check_kg(
+        &entry(&b["lots"], "NI1")["allocatedKg"]["Ni"],
+        16.5 * 9.0 / 18.5,
+    );
+    let product = b["totals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["kind"] == "product:NiSO4.6H2O")
+        .unwrap();
+    assert_eq!(product["lots"], 1);
+}
+
+#[tokio::test]
+async fn a_recall_of_black_mass_lists_the_products_made_from_it() {
+    let f = fixture().await;
+    let (s, b) = call(
+        &f,
+        "POST",
+        "/api/v1/trace/recall",
+        Some(json!({"lots": ["BM1"]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["suspects"][0]["id"], "BM1");
+    let products = b["products"].as_array().unwrap();
+    assert_eq!(products.len(), 1);
+    assert_eq!(products[0]["id"], "NI1");
+    // Of NI1's Ni, BM1's part: 13.5 of L1's 18.5.
+    check_kg(&products[0]["allocatedKg"]["Ni"], 16.5 * 13.5 / 18.5);
+    check_kg(&entry(&b["lots"], "L2")["share"], 1.0);
+}
+
+#[tokio::test]
+async fn unknown_lots_and_bad_requests_are_refused_by_name() {
+    let f = fixture().await;
+    let (s, b) = call(&f, "GET", "/api/v1/lots/NOPE-1/trace", None).await;
+    check_error(s, &b, StatusCode::NOT_FOUND, "NOPE-1");
+    let (s, b) = call(&f, "GET", "/api/v1/lots/P1/trace?direction=sideways", None).await;
+    check_error(s, &b, StatusCode::BAD_REQUEST, "sideways");
+    let (s, b) = call(
+        &f,
+        "POST",
+        "/api/v1/trace/recall",
+        Some(json!({"lots": ["BM1", "NOPE-2"]})),
+    )
+    .await;
+    check_error(s, &b, StatusCode::NOT_FOUND, "NOPE-2");
+    let (s, b) = call(
+        &f,
+        "POST",
+        "/api/v1/trace/recall",
+        Some(json!({"lots": []})),
+    )
+    .await;
+    check_error(s, &b, StatusCode::BAD_REQUEST, "lots");
+    let (s, b) = call(&f, "GET", "/api/v1/lots/bad%20id/trace", None).await;
+    check_error(s, &b, StatusCode::BAD_REQUEST, "lot id");
+}
+
+#[tokio::test]
+async fn a_trace_needs_a_session() {
+    let mut f = fixture().await;
+    f.token = "not-a-token".into();
+    let (s, _) = call(&f, "GET", "/api/v1/lots/NI1/trace", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}

@@ -1,0 +1,759 @@
+//! The flowsheet to balance: nodes, streams, readings and the checked builder
+//! that turns them into variables and balance equations.
+//!
+//! A [`Network`] is built once by [`NetworkBuilder::build`], which checks
+//! every name and every reading; afterwards it is immutable and holds the
+//! variables (stream masses, assays, inventories) and the balance rows the
+//! solver works on.
+
+use crate::BalanceError;
+use remine_domain::{Element, Kilograms, MassFraction, Uncertain};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+/// A measured value with its standard deviation (1 sigma, same unit) and the
+/// instrument or sample that produced it ("belt weigher BW-1", "ICP lab A
+/// sample S-17"). The sigma is positive: a reading without uncertainty
+/// cannot be weighed against others.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading<T> {
+    value: T,
+    sigma: T,
+    instrument: String,
+}
+
+fn bad(instrument: &str, what: &'static str, rule: &'static str, value: f64) -> BalanceError {
+    BalanceError::BadReading {
+        instrument: instrument.to_string(),
+        what,
+        rule,
+        value: value.to_string(),
+    }
+}
+
+fn positive_sigma(instrument: &str, what: &'static str, sigma: f64) -> Result<(), BalanceError> {
+    if sigma.is_finite() && sigma > 0.0 {
+        Ok(())
+    } else {
+        Err(bad(instrument, what, "a finite number > 0", sigma))
+    }
+}
+
+impl Reading<Kilograms> {
+    /// A mass reading from a typed value and sigma.
+    pub fn new(value: Uncertain<Kilograms>, instrument: &str) -> Result<Self, BalanceError> {
+        positive_sigma(instrument, "mass sigma (kg)", value.sigma().kg())?;
+        Ok(Reading {
+            value: value.value(),
+            sigma: value.sigma(),
+            instrument: instrument.to_string(),
+        })
+    }
+
+    /// A mass reading from raw kilograms, as they come from a file or a scale.
+    pub fn kg(value: f64, sigma: f64, instrument: &str) -> Result<Self, BalanceError> {
+        let v = Kilograms::new(value)
+            .map_err(|_| bad(instrument, "mass (kg)", "a finite number >= 0", value))?;
+        positive_sigma(instrument, "mass sigma (kg)", sigma)?;
+        let s = Kilograms::new(sigma)
+            .map_err(|_| bad(instrument, "mass sigma (kg)", "a finite number > 0", sigma))?;
+        Self::new(Uncertain::new(v, s), instrument)
+    }
+
+    /// A mass reading whose sigma is a share of the value (0.005 = 0.5 %).
+    pub fn kg_relative(value: f64, rel_sigma: f64, instrument: &str) -> Result<Self, BalanceError> {
+        positive_sigma(instrument, "relative mass sigma", rel_sigma)?;
+        Self::kg(value, value * rel_sigma, instrument)
+    }
+
+    pub fn value(&self) -> Kilograms {
+        self.value
+    }
+
+    pub fn sigma(&self) -> Kilograms {
+        self.sigma
+    }
+}
+
+impl Reading<MassFraction> {
+    /// An assay reading from a typed value and sigma.
+    pub fn new(value: Uncertain<MassFraction>, instrument: &str) -> Result<Self, BalanceError> {
+        positive_sigma(instrument, "assay sigma", value.sigma().value())?;
+        Ok(Reading {
+            value: value.value(),
+            sigma: value.sigma(),
+            instrument: instrument.to_string(),
+        })
+    }
+
+    /// An assay reading from a raw mass fraction (0.25 = 25 %).
+    pub fn fraction(value: f64, sigma: f64, instrument: &str) -> Result<Self, BalanceError> {
+        let v = MassFraction::new(value).map_err(|_| {
+            bad(
+                instrument,
+                "assay (mass fraction)",
+                "between 0 and 1",
+                value,
+            )
+        })?;
+        positive_sigma(instrument, "assay sigma", sigma)?;
+        let s = MassFraction::new(sigma)
+            .map_err(|_| bad(instrument, "assay sigma", "between 0 and 1, above 0", sigma))?;
+        Self::new(Uncertain::new(v, s), instrument)
+    }
+
+    /// An assay reading whose sigma is a share of the value (0.02 = 2 % relative).
+    pub fn fraction_relative(
+        value: f64,
+        rel_sigma: f64,
+        instrument: &str,
+    ) -> Result<Self, BalanceError> {
+        positive_sigma(instrument, "relative assay sigma", rel_sigma)?;
+        Self::fraction(value, value * rel_sigma, instrument)
+    }
+
+    pub fn value(&self) -> MassFraction {
+        self.value
+    }
+
+    pub fn sigma(&self) -> MassFraction {
+        self.sigma
+    }
+}
+
+impl<T> Reading<T> {
+    pub fn instrument(&self) -> &str {
+        &self.instrument
+    }
+}
+
+/// Where a stream starts or ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// Outside the balanced network (a supplier, a customer, the air).
+    Environment,
+    /// A declared node, by name.
+    Node(String),
+}
+
+impl Endpoint {
+    pub fn node(name: &str) -> Endpoint {
+        Endpoint::Node(name.to_string())
+    }
+}
+
+/// What is known of one element's mass fraction in one stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Assay {
+    /// Assayed, with its uncertainty.
+    Measured(Reading<MassFraction>),
+    /// Present but not assayed: the reconciliation estimates it if it can.
+    Unmeasured,
+    /// Known to carry none of the element (reagents, steel scrap, plastics).
+    Free,
+    /// The same material as another stream, so the same assay: a portion of
+    /// a lot carries the lot's assay (named by stream).
+    SameAs(String),
+}
+
+/// What a node balances: the total mass and the listed elements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Balances {
+    pub total: bool,
+    pub elements: Vec<Element>,
+}
+
+impl Balances {
+    /// Only the total mass (a discharge batch, the split of a lot).
+    pub fn total_only() -> Balances {
+        Balances {
+            total: true,
+            elements: Vec::new(),
+        }
+    }
+
+    /// The total mass and these elements (a shredder, a leach batch).
+    pub fn total_and(elements: &[Element]) -> Balances {
+        Balances {
+            total: true,
+            elements: elements.to_vec(),
+        }
+    }
+
+    /// These elements but not the total (a refinery fed water and reagents
+    /// nobody weighs).
+    pub fn elements_only(elements: &[Element]) -> Balances {
+        Balances {
+            total: false,
+            elements: elements.to_vec(),
+        }
+    }
+}
+
+/// A balanced quantity: the total mass or one element's mass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Quantity {
+    Total,
+    Element(Element),
+}
+
+impl fmt::Display for Quantity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Quantity::Total => f.write_str("total"),
+            Quantity::Element(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// The start or the end of a period's inventory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum End {
+    Opening,
+    Closing,
+}
+
+/// One unknown of the reconciliation, named as a plant engineer would.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Variable {
+    /// The dry mass of a stream (kg).
+    StreamMass { stream: String },
+    /// An element's mass fraction in a stream (shared by streams declared
+    /// [`Assay::SameAs`] it).
+    Assay { stream: String, element: Element },
+    /// A node's inventory of a quantity at the opening or closing of its period (kg).
+    Inventory {
+        node: String,
+        quantity: Quantity,
+        end: End,
+    },
+}
+
+impl fmt::Display for Variable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Variable::StreamMass { stream } => write!(f, "mass of '{stream}'"),
+            Variable::Assay { stream, element } => write!(f, "{element} assay of '{stream}'"),
+            Variable::Inventory {
+                node,
+                quantity,
+                end,
+            } => {
+                let end = match end {
+                    End::Opening => "opening",
+                    End::Closing => "closing",
+                };
+                write!(f, "{end} {quantity} inventory of '{node}'")
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct NodeSpec {
+    name: String,
+    balances: Balances,
+}
+
+#[derive(Debug, Clone)]
+struct StreamSpec {
+    name: String,
+    from: Endpoint,
+    to: Endpoint,
+    mass: Option<Reading<Kilograms>>,
+}
+
+#[derive(Debug, Clone)]
+struct InventorySpec {
+    node: String,
+    quantity: Quantity,
+    opening: Option<Reading<Kilograms>>,
+    closing: Option<Reading<Kilograms>>,
+}
+
+/// Collects nodes, streams, assays and inventories; [`NetworkBuilder::build`]
+/// checks them all and reports the first fault by name.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkBuilder {
+    nodes: Vec<NodeSpec>,
+    streams: Vec<StreamSpec>,
+    assays: Vec<(String, Element, Assay)>,
+    inventories: Vec<InventorySpec>,
+}
+
+impl NetworkBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A process node for a period ("shredder 2026-03", "leach batch L-17").
+    pub fn node(&mut self, name: &str, balances: Balances) -> &mut Self {
+        self.nodes.push(NodeSpec {
+            name: name.to_string(),
+            balances,
+        });
+        self
+    }
+
+    /// A stream from one node (or the environment) to another, with its
+    /// measured dry mass or `None` when nobody weighed it.
+    pub fn stream(
+        &mut self,
+        name: &str,
+        from: Endpoint,
+        to: Endpoint,
+        mass: Option<Reading<Kilograms>>,
+    ) -> &mut Self {
+        self.streams.push(StreamSpec {
+            name: name.to_string(),
+            from,
+            to,
+            mass,
+        });
+        self
+    }
+
+    /// What is known of `element` in `stream`.
+    pub fn assay(&mut self, stream: &str, element: Element, assay: Assay) -> &mut Self {
+        self.assays.push((stream.to_string(), element, assay));
+        self
+    }
+
+    /// A node's inventory of `quantity` at the opening and closing of its
+    /// period (`None`: not surveyed). The stock change is closing minus opening.
+    pub fn inventory(
+        &mut self,
+        node: &str,
+        quantity: Quantity,
+        opening: Option<Reading<Kilograms>>,
+        closing: Option<Reading<Kilograms>>,
+    ) -> &mut Self {
+        self.inventories.push(InventorySpec {
+            node: node.to_string(),
+            quantity,
+            opening,
+            closing,
+        });
+        self
+    }
+
+    /// Checks everything and lays out the variables and balance rows.
+    pub fn build(&self) -> Result<Network, BalanceError> {
+        Network::from_specs(self)
+    }
+}
+
+/// A measured value inside the network (plain numbers in the variable's unit).
+#[derive(Debug, Clone)]
+pub(crate) struct Measured {
+    pub value: f64,
+    pub sigma: f64,
+    pub instrument: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Var {
+    pub name: Variable,
+    pub measured: Option<Measured>,
+    /// True for masses and inventories (kg), false for mass fractions.
+    pub is_mass: bool,
+}
+
+/// One term of a balance row, signed: + for what enters, - for what leaves
+/// or accumulates.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Term {
+    /// `sign * z[v]` (a stream mass in a total balance, an inventory).
+    Linear { v: usize, sign: f64 },
+    /// `sign * z[m] * z[x]` (a stream's element mass: mass times assay).
+    Product { m: usize, x: usize, sign: f64 },
+}
+
+/// Which of a node's flows a term belongs to, for closure reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flow {
+    In,
+    Out,
+    Stock,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Row {
+    pub node: usize,
+    pub quantity: Quantity,
+    pub terms: Vec<(Term, Flow)>,
+}
+
+impl Row {
+    /// The row's vars (with repeats).
+    pub fn vars(&self) -> impl Iterator<Item = usize> + '_ {
+        self.terms
+            .iter()
+            .flat_map(|(t, _)| match *t {
+                Term::Linear { v, .. } => [Some(v), None],
+                Term::Product { m, x, .. } => [Some(m), Some(x)],
+            })
+            .flatten()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct StreamData {
+    pub name: String,
+    pub mass: usize,
+    /// `None` in the map's value: free of the element.
+    pub assays: BTreeMap<Element, Option<usize>>,
+}
+
+/// A checked flowsheet, ready to balance or reconcile.
+#[derive(Debug, Clone)]
+pub struct Network {
+    pub(crate) nodes: Vec<String>,
+    pub(crate) streams: Vec<StreamData>,
+    pub(crate) vars: Vec<Var>,
+    pub(crate) rows: Vec<Row>,
+    pub(crate) stream_index: HashMap<String, usize>,
+}
+
+impl Network {
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn stream_count(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// Number of balance equations (total and element rows over all nodes).
+    pub fn equation_count(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Number of unknowns, measured or not.
+    pub fn variable_count(&self) -> usize {
+        self.vars.len()
+    }
+
+    fn from_specs(b: &NetworkBuilder) -> Result<Network, BalanceError> {
+        let mut node_index: HashMap<&str, usize> = HashMap::new();
+        for (i, n) in b.nodes.iter().enumerate() {
+            if n.name.trim().is_empty() {
+                return Err(BalanceError::BadNode {
+                    node: n.name.clone(),
+                    why: "a node needs a name".into(),
+                });
+            }
+            if node_index.insert(n.name.as_str(), i).is_some() {
+                return Err(BalanceError::Duplicate {
+                    what: "node",
+                    name: n.name.clone(),
+                });
+            }
+        }
+        let mut stream_index: HashMap<String, usize> = HashMap::new();
+        let mut vars: Vec<Var> = Vec::new();
+        let mut streams: Vec<StreamData> = Vec::new();
+        let mut ends: Vec<(Option<usize>, Option<usize>)> = Vec::new();
+        for s in &b.streams {
+            if s.name.trim().is_empty() {
+                return Err(BalanceError::BadStream {
+                    stream: s.name.clone(),
+                    why: "a stream needs a name".into(),
+                });
+            }
+            if stream_index.insert(s.name.clone(), streams.len()).is_some() {
+                return Err(BalanceError::Duplicate {
+                    what: "stream",
+                    name: s.name.clone(),
+                });
+            }
+            let resolve =
+                |e: &Endpoint, end: &'static str| -> Result<Option<usize>, BalanceError> {
+                    match e {
+                        Endpoint::Environment => Ok(None),
+                        Endpoint::Node(n) => node_index
+                            .get(n.as_str())
+                            .copied()
+                            .map(Some)
+                            .ok_or_else(|| BalanceError::UnknownNode {
+                                stream: s.name.clone(),
+                                end,
+                                node: n.clone(),
+                            }),
+                    }
+                };
+            let from = resolve(&s.from, "comes from")?;
+            let to = resolve(&s.to, "goes to")?;
+            match (from, to) {
+                (None, None) => {
+                    return Err(BalanceError::BadStream {
+                        stream: s.name.clone(),
+                        why: "runs from the environment to the environment".into(),
+                    });
+                }
+                (Some(a), Some(c)) if a == c => {
+                    return Err(BalanceError::BadStream {
+                        stream: s.name.clone(),
+                        why: format!("starts and ends at node '{}'", b.nodes[a].name),
+                    });
+                }
+                _ => {}
+            }
+            let mass = vars.len();
+            vars.push(Var {
+                name: Variable::StreamMass {
+                    stream: s.name.clone(),
+                },
+                measured: s.mass.as_ref().map(|r| Measured {
+                    value: r.value.kg(),
+                    sigma: r.sigma.kg(),
+                    instrument: r.instrument.clone(),
+                }),
+                is_mass: true,
+            });
+            streams.push(StreamData {
+                name: s.name.clone(),
+                mass,
+                assays: BTreeMap::new(),
+            });
+            ends.push((from, to));
+        }
+
+        // Assays: first the streams' own (measured, unmeasured, free), then
+        // the same-as links, followed to their end.
+        let mut declared: HashMap<(usize, Element), &Assay> = HashMap::new();
+        for (stream, element, assay) in &b.assays {
+            let s = *stream_index
+                .get(stream)
+                .ok_or_else(|| BalanceError::UnknownStream {
+                    stream: stream.clone(),
+                    by: format!("the {element} assay"),
+                })?;
+            if declared.insert((s, *element), assay).is_some() {
+                return Err(BalanceError::Duplicate {
+                    what: "assay",
+                    name: format!("{element} of {stream}"),
+                });
+            }
+        }
+        let mut keys: Vec<(usize, Element)> = declared.keys().copied().collect();
+        keys.sort();
+        for &(s, e) in &keys {
+            match declared[&(s, e)] {
+                Assay::Measured(r) => {
+                    let v = vars.len();
+                    vars.push(Var {
+                        name: Variable::Assay {
+                            stream: streams[s].name.clone(),
+                            element: e,
+                        },
+                        measured: Some(Measured {
+                            value: r.value.value(),
+                            sigma: r.sigma.value(),
+                            instrument: r.instrument.clone(),
+                        }),
+                        is_mass: false,
+                    });
+                    streams[s].assays.insert(e, Some(v));
+                }
+                Assay::Unmeasured => {
+                    let v = vars.len();
+                    vars.push(Var {
+                        name: Variable::Assay {
+                            stream: streams[s].name.clone(),
+                            element: e,
+                        },
+                        measured: None,
+                        is_mass: false,
+                    });
+                    streams[s].assays.insert(e, Some(v));
+                }
+                Assay::Free => {
+                    streams[s].assays.insert(e, None);
+                }
+                Assay::SameAs(_) => {}
+            }
+        }
+        for &(s, e) in &keys {
+            let mut at = s;
+            let mut hops = 0;
+            while let Assay::SameAs(other) = declared[&(at, e)] {
+                let o = *stream_index
+                    .get(other)
+                    .ok_or_else(|| BalanceError::UnknownStream {
+                        stream: other.clone(),
+                        by: format!("the {e} assay of '{}'", streams[s].name),
+                    })?;
+                if !declared.contains_key(&(o, e)) {
+                    return Err(BalanceError::BadStream {
+                        stream: streams[s].name.clone(),
+                        why: format!(
+                            "its {e} assay is the same as that of '{other}', which declares no {e} assay"
+                        ),
+                    });
+                }
+                hops += 1;
+                if hops > keys.len() {
+                    return Err(BalanceError::BadStream {
+                        stream: streams[s].name.clone(),
+                        why: format!("its {e} assay refers back to itself through 'same as' links"),
+                    });
+                }
+                at = o;
+            }
+            if at != s {
+                let target = streams[at].assays.get(&e).copied().flatten();
+                streams[s].assays.insert(e, target);
+            }
+        }
+
+        // Inventories.
+        let mut stock: HashMap<(usize, Quantity), (usize, usize)> = HashMap::new();
+        for inv in &b.inventories {
+            let n = *node_index
+                .get(inv.node.as_str())
+                .ok_or_else(|| BalanceError::BadNode {
+                    node: inv.node.clone(),
+                    why: format!(
+                        "its {} inventory is declared but the node is not",
+                        inv.quantity
+                    ),
+                })?;
+            let spec = &b.nodes[n];
+            let balanced = match inv.quantity {
+                Quantity::Total => spec.balances.total,
+                Quantity::Element(e) => spec.balances.elements.contains(&e),
+            };
+            if !balanced {
+                return Err(BalanceError::BadNode {
+                    node: inv.node.clone(),
+                    why: format!(
+                        "has a {} inventory but does not balance {}",
+                        inv.quantity, inv.quantity
+                    ),
+                });
+            }
+            let mut var_of = |end: End, r: &Option<Reading<Kilograms>>| {
+                vars.push(Var {
+                    name: Variable::Inventory {
+                        node: inv.node.clone(),
+                        quantity: inv.quantity,
+                        end,
+                    },
+                    measured: r.as_ref().map(|r| Measured {
+                        value: r.value.kg(),
+                        sigma: r.sigma.kg(),
+                        instrument: r.instrument.clone(),
+                    }),
+                    is_mass: true,
+                });
+                vars.len() - 1
+            };
+            let o = var_of(End::Opening, &inv.opening);
+            let c = var_of(End::Closing, &inv.closing);
+            if stock.insert((n, inv.quantity), (o, c)).is_some() {
+                return Err(BalanceError::Duplicate {
+                    what: "inventory",
+                    name: format!("{} of {}", inv.quantity, inv.node),
+                });
+            }
+        }
+
+        // Balance rows.
+        let mut at_node: Vec<Vec<(usize, f64)>> = vec![Vec::new(); b.nodes.len()];
+        for (s, (from, to)) in ends.iter().enumerate() {
+            if let Some(f) = from {
+                at_node[*f].push((s, -1.0));
+            }
+            if let Some(t) = to {
+                at_node[*t].push((s, 1.0));
+            }
+        }
+        let mut rows = Vec::new();
+        for (n, spec) in b.nodes.iter().enumerate() {
+            if at_node[n].is_empty() {
+                return Err(BalanceError::BadNode {
+                    node: spec.name.clone(),
+                    why: "no stream enters or leaves it".into(),
+                });
+            }
+            if !spec.balances.total && spec.balances.elements.is_empty() {
+                return Err(BalanceError::BadNode {
+                    node: spec.name.clone(),
+                    why: "balances neither the total mass nor any element".into(),
+                });
+            }
+            let flow = |sign: f64| if sign > 0.0 { Flow::In } else { Flow::Out };
+            let stock_terms = |q: Quantity| -> Vec<(Term, Flow)> {
+                match stock.get(&(n, q)) {
+                    Some(&(o, c)) => vec![
+                        (Term::Linear { v: c, sign: -1.0 }, Flow::Stock),
+                        (Term::Linear { v: o, sign: 1.0 }, Flow::Stock),
+                    ],
+                    None => Vec::new(),
+                }
+            };
+            if spec.balances.total {
+                let mut terms: Vec<(Term, Flow)> = at_node[n]
+                    .iter()
+                    .map(|&(s, sign)| {
+                        (
+                            Term::Linear {
+                                v: streams[s].mass,
+                                sign,
+                            },
+                            flow(sign),
+                        )
+                    })
+                    .collect();
+                terms.extend(stock_terms(Quantity::Total));
+                rows.push(Row {
+                    node: n,
+                    quantity: Quantity::Total,
+                    terms,
+                });
+            }
+            let mut elements = spec.balances.elements.clone();
+            elements.sort();
+            elements.dedup();
+            for e in elements {
+                let mut terms = Vec::new();
+                for &(s, sign) in &at_node[n] {
+                    match streams[s].assays.get(&e) {
+                        None => {
+                            return Err(BalanceError::MissingAssay {
+                                node: spec.name.clone(),
+                                stream: streams[s].name.clone(),
+                                element: e.to_string(),
+                            });
+                        }
+                        Some(None) => {}
+                        Some(Some(x)) => terms.push((
+                            Term::Product {
+                                m: streams[s].mass,
+                                x: *x,
+                                sign,
+                            },
+                            flow(sign),
+                        )),
+                    }
+                }
+                terms.extend(stock_terms(Quantity::Element(e)));
+                if !terms.is_empty() {
+                    rows.push(Row {
+                        node: n,
+                        quantity: Quantity::Element(e),
+                        terms,
+                    });
+                }
+            }
+        }
+        Ok(Network {
+            nodes: b.nodes.iter().map(|n| n.name.clone()).collect(),
+            streams,
+            vars,
+            rows,
+            stream_index,
+        })
+    }
+}

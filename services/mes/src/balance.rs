@@ -1,0 +1,485 @@
+//! The plant's metal balance for a period: the recorded lots, edges,
+//! weighings and assays laid out as a balance network, reconciled by
+//! `remine-balance`, and read back as recovery rates with their
+//! uncertainty, suspect instruments and node closures.
+//!
+//! How the lot graph becomes a network:
+//! - a process node is a production step: the lots made from the same set
+//!   of input lots (a shredder campaign's black mass and side fractions, a
+//!   leach batch's products and residue);
+//! - each lot is a stream from the node that made it (or from outside, for
+//!   received units) to the node that consumed it (or to outside, for
+//!   products and lots still in stock). A lot consumed by several nodes, or
+//!   only in part, passes a split node: its portions are weighed charges
+//!   and carry the lot's assay;
+//! - a stream's mass is its recorded weighing (dry mass and uncertainty),
+//!   else the lot's mass with the uncertainty of how it was known;
+//! - an element's fraction is the lots' assays combined by inverse
+//!   variance, else the recorded content with the uncertainty of its
+//!   source (passport, estimate), else unknown (residues and losses) or
+//!   free of it;
+//! - nodes that make products balance elements only: the sulphate,
+//!   carbonate and water in a product come from reagents.
+
+use crate::MesError;
+use chrono::{DateTime, Utc};
+use remine_balance::{
+    Assay as BAssay, Balances, Endpoint, NetworkBuilder, Options, Reading, Reconciliation,
+    reconcile,
+};
+use remine_domain::ports::Store;
+use remine_domain::{
+    ContentSource, Element, GenealogyEdge, Kilograms, Lot, LotId, LotKind, MassMethod,
+    combine_assays,
+};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// The elements the plant accounts for.
+pub const BALANCED_ELEMENTS: [Element; 6] = [
+    Element::Ni,
+    Element::Co,
+    Element::Li,
+    Element::Mn,
+    Element::Cu,
+    Element::Al,
+];
+
+/// Relative uncertainty of a content by its source, where no assay is recorded.
+fn content_sigma(source: ContentSource) -> (f64, &'static str) {
+    match source {
+        ContentSource::Assayed => (0.03, "recorded assay"),
+        ContentSource::Declared => (0.05, "passport"),
+        ContentSource::Estimated => (0.15, "chemistry estimate"),
+    }
+}
+
+/// One element's recovery over the period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecoveryFigure {
+    pub element: Element,
+    /// As recorded (unreconciled): product content / input content.
+    pub recorded: Option<f64>,
+    /// Reconciled, with its standard deviation.
+    pub reconciled: Option<f64>,
+    pub sigma: Option<f64>,
+    pub input_kg: Option<f64>,
+    pub output_kg: Option<f64>,
+}
+
+/// A suspect: a reading or an instrument the tests single out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuspectReading {
+    /// What was read ("mass of 'BM-NMC-3'", "Ni assay of 'BM-NMC-3'").
+    pub what: String,
+    pub instrument: String,
+    pub measured: f64,
+    pub adjustment: f64,
+    pub normalised_adjustment: f64,
+}
+
+/// An instrument whose readings are biased, with its estimate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuspectInstrument {
+    pub instrument: String,
+    pub readings: usize,
+    pub relative_bias: f64,
+    pub bias_sigma: f64,
+}
+
+/// The reconciled balance of a period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeriodBalance {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub nodes: usize,
+    pub streams: usize,
+    pub recovery: Vec<RecoveryFigure>,
+    pub chi_square: f64,
+    pub dof: usize,
+    pub p_value: f64,
+    /// The global test passed: no gross error at the 5 % level.
+    pub passed: bool,
+    pub suspect_readings: Vec<SuspectReading>,
+    pub suspect_instruments: Vec<SuspectInstrument>,
+    pub converged: bool,
+    pub iterations: usize,
+}
+
+/// Builds and reconciles the plant's balance from the store.
+#[derive(Debug, Clone)]
+pub struct PlantBalance {
+    store: Arc<dyn Store>,
+}
+
+struct Layout {
+    builder: NetworkBuilder,
+    inputs: Vec<String>,
+    products: Vec<(String, Element)>,
+    recorded_in: BTreeMap<Element, f64>,
+    recorded_out: BTreeMap<Element, f64>,
+}
+
+impl PlantBalance {
+    pub fn new(store: Arc<dyn Store>) -> PlantBalance {
+        PlantBalance { store }
+    }
+
+    /// Reconciles the lots made in `[from, to)`.
+    #[tracing::instrument(skip(self))]
+    pub async fn period(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<PeriodBalance, MesError> {
+        if to <= from {
+            return Err(MesError::NotAllowed(format!(
+                "the period must end after it starts ({from} .. {to})"
+            )));
+        }
+        let lots: Vec<Lot> = self
+            .store
+            .lots()
+            .await?
+            .into_iter()
+            .filter(|l| l.created_at() >= from && l.created_at() < to)
+            .collect();
+        let ids: BTreeSet<LotId> = lots.iter().map(|l| l.id().clone()).collect();
+        let edges: Vec<GenealogyEdge> = self
+            .store
+            .edges()
+            .await?
+            .into_iter()
+            .filter(|e| ids.contains(&e.to))
+            .collect();
+        let mut weighings = HashMap::new();
+        let mut assays = HashMap::new();
+        for l in &lots {
+            if let Some(m) = self.store.measurement(l.id()).await? {
+                weighings.insert(l.id().clone(), m);
+            }
+            let a = self.store.assays(l.id()).await?;
+            if !a.is_empty() {
+                assays.insert(l.id().clone(), a);
+            }
+        }
+        let layout = layout(&lots, &edges, &weighings, &assays)?;
+        let network = layout
+            .builder
+            .build()
+            .map_err(|e| MesError::Internal(format!("balance network: {e}")))?;
+        let r = reconcile(&network, &Options::default())
+            .map_err(|e| MesError::Internal(format!("reconciliation: {e}")))?;
+        Ok(summarise(from, to, &layout, &network, &r))
+    }
+}
+
+fn reading_err(e: remine_balance::BalanceError) -> MesError {
+    MesError::Internal(format!("balance reading: {e}"))
+}
+
+fn layout(
+    lots: &[Lot],
+    edges: &[GenealogyEdge],
+    weighings: &HashMap<LotId, remine_domain::MeasuredMass>,
+    assays: &HashMap<LotId, Vec<remine_domain::Assay>>,
+) -> Result<Layout, MesError> {
+    let by_id: HashMap<&LotId, &Lot> = lots.iter().map(|l| (l.id(), l)).collect();
+    // Inputs of each lot made in the period.
+    let mut inputs_of: BTreeMap<&LotId, BTreeSet<&LotId>> = BTreeMap::new();
+    for e in edges {
+        inputs_of.entry(&e.to).or_default().insert(&e.from);
+    }
+    // A node per distinct input set; its name from its first output.
+    let mut node_of_key: BTreeMap<Vec<&LotId>, String> = BTreeMap::new();
+    let mut node_of_lot: HashMap<&LotId, String> = HashMap::new();
+    let mut makes_products: BTreeSet<String> = BTreeSet::new();
+    for (out, ins) in &inputs_of {
+        let key: Vec<&LotId> = ins.iter().copied().collect();
+        let name = node_of_key
+            .entry(key)
+            .or_insert_with(|| format!("make {out}"))
+            .clone();
+        if by_id
+            .get(out)
+            .is_some_and(|l| matches!(l.kind(), LotKind::Product(_)))
+        {
+            makes_products.insert(name.clone());
+        }
+        node_of_lot.insert(*out, name);
+    }
+    let mut builder = NetworkBuilder::new();
+    for name in node_of_key.values() {
+        let b = if makes_products.contains(name) {
+            Balances::elements_only(&BALANCED_ELEMENTS)
+        } else {
+            Balances::total_and(&BALANCED_ELEMENTS)
+        };
+        builder.node(name, b);
+    }
+    // What each lot gives to each consuming node.
+    let mut consumed: HashMap<&LotId, BTreeMap<String, f64>> = HashMap::new();
+    for e in edges {
+        let Some(node) = node_of_lot.get(&e.to) else {
+            continue;
+        };
+        *consumed
+            .entry(&e.from)
+            .or_default()
+            .entry(node.clone())
+            .or_insert(0.0) += e.mass.kg();
+    }
+
+    let mut out = Layout {
+        builder,
+        inputs: Vec::new(),
+        products: Vec::new(),
+        recorded_in: BTreeMap::new(),
+        recorded_out: BTreeMap::new(),
+    };
+    // Lots from before the period that feed it enter from outside, by
+    // their edge masses.
+    let mut entered = BTreeSet::new();
+    for e in edges {
+        if by_id.contains_key(&e.from) {
+            continue;
+        }
+        let Some(node) = node_of_lot.get(&e.to) else {
+            continue;
+        };
+        let name = format!("{} > {node}", e.from);
+        if !entered.insert(name.clone()) {
+            continue;
+        }
+        let r = Reading::kg_relative(
+            e.mass.kg(),
+            MassMethod::BeltWeigher.typical_relative_sigma(),
+            "charge weigher",
+        )
+        .map_err(reading_err)?;
+        out.builder
+            .stream(&name, Endpoint::Environment, Endpoint::node(node), Some(r));
+        for el in BALANCED_ELEMENTS {
+            out.builder.assay(&name, el, BAssay::Unmeasured);
+        }
+    }
+    for l in lots {
+        let id = l.id();
+        let name = id.to_string();
+        let from = node_of_lot
+            .get(id)
+            .map_or(Endpoint::Environment, |n| Endpoint::node(n));
+        let uses = consumed.get(id).cloned().unwrap_or_default();
+        let total_used: f64 = uses.values().sum();
+        let whole =
+            uses.len() == 1 && (total_used - l.mass().kg()).abs() <= 1e-6 * l.mass().kg().max(1.0);
+        let mass_reading = match weighings.get(id) {
+            Some(m) => {
+                Reading::<Kilograms>::new(m.dry_mass(), m.instrument()).map_err(reading_err)?
+            }
+            None => {
+                let (rel, what) = match l.kind() {
+                    LotKind::InputUnit => (
+                        MassMethod::Declared.typical_relative_sigma(),
+                        "declared mass",
+                    ),
+                    _ => (
+                        MassMethod::Estimated.typical_relative_sigma(),
+                        "recorded mass",
+                    ),
+                };
+                Reading::kg_relative(l.mass().kg().max(1e-9), rel, what).map_err(reading_err)?
+            }
+        };
+        let to = if uses.is_empty() {
+            Endpoint::Environment
+        } else if whole {
+            Endpoint::node(uses.keys().next().map(String::as_str).unwrap_or_default())
+        } else {
+            let split = format!("split {id}");
+            let b = Balances::total_and(&BALANCED_ELEMENTS);
+            out.builder.node(&split, b);
+            for (node, kg) in &uses {
+                let portion = format!("{id} > {node}");
+                let r = Reading::kg_relative(
+                    kg.max(1e-9),
+                    MassMethod::BeltWeigher.typical_relative_sigma(),
+                    "charge weigher",
+                )
+                .map_err(reading_err)?;
+                out.builder.stream(
+                    &portion,
+                    Endpoint::node(&split),
+                    Endpoint::node(node),
+                    Some(r),
+                );
+                for el in BALANCED_ELEMENTS {
+                    out.builder
+                        .assay(&portion, el, BAssay::SameAs(name.clone()));
+                }
+            }
+            let rest = l.mass().kg() - total_used;
+            if rest > 1e-6 * l.mass().kg().max(1.0) {
+                let stock = format!("{id} in stock");
+                let rel = mass_reading.sigma().kg() / mass_reading.value().kg().max(1e-9);
+                let r = Reading::kg_relative(rest, rel.max(1e-6), "stock").map_err(reading_err)?;
+                out.builder.stream(
+                    &stock,
+                    Endpoint::node(&split),
+                    Endpoint::Environment,
+                    Some(r),
+                );
+                for el in BALANCED_ELEMENTS {
+                    out.builder.assay(&stock, el, BAssay::SameAs(name.clone()));
+                }
+            }
+            Endpoint::node(&split)
+        };
+        out.builder.stream(&name, from, to, Some(mass_reading));
+        for el in BALANCED_ELEMENTS {
+            let assay = stream_assay(l, el, assays.get(id))?;
+            out.builder.assay(&name, el, assay);
+        }
+        match l.kind() {
+            LotKind::InputUnit => {
+                out.inputs.push(name.clone());
+                for el in BALANCED_ELEMENTS {
+                    *out.recorded_in.entry(el).or_insert(0.0) += l.elements().get(el).kg();
+                }
+            }
+            LotKind::Product(p) => {
+                let (el, _) = p.payable();
+                out.products.push((name.clone(), el));
+                *out.recorded_out.entry(el).or_insert(0.0) += l.elements().get(el).kg();
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+fn stream_assay(
+    l: &Lot,
+    el: Element,
+    assays: Option<&Vec<remine_domain::Assay>>,
+) -> Result<BAssay, MesError> {
+    let of_el: Vec<remine_domain::Assay> = assays
+        .map(|v| v.iter().filter(|a| a.element() == el).cloned().collect())
+        .unwrap_or_default();
+    if let Some(c) = combine_assays(&of_el)? {
+        let lab = of_el.first().map_or("lab", |a| a.lab());
+        let r = Reading::fraction(
+            c.value().value(),
+            c.sigma().value(),
+            &format!("assay {lab}"),
+        )
+        .map_err(reading_err)?;
+        return Ok(BAssay::Measured(r));
+    }
+    let kg = l.elements().get(el).kg();
+    if kg > 0.0 && l.mass().kg() > 0.0 {
+        let (rel, what) = content_sigma(l.content_source());
+        let r = Reading::fraction_relative((kg / l.mass().kg()).min(1.0), rel, what)
+            .map_err(reading_err)?;
+        return Ok(BAssay::Measured(r));
+    }
+    Ok(match l.kind() {
+        LotKind::Residue | LotKind::Loss => BAssay::Unmeasured,
+        _ => BAssay::Free,
+    })
+}
+
+fn summarise(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    layout: &Layout,
+    network: &remine_balance::Network,
+    r: &Reconciliation<'_>,
+) -> PeriodBalance {
+    let flow_sigma = |stream: &str, el: Element| -> Option<(f64, f64)> {
+        let m = r.stream_mass(stream)?;
+        let flow = r.element_flow(stream, el)?;
+        let (mv, ms) = (m.estimate?, m.sigma.unwrap_or(0.0));
+        match r.assay(stream, el) {
+            None => Some((flow, 0.0)),
+            Some(x) => {
+                let (xv, xs) = (x.estimate?, x.sigma.unwrap_or(0.0));
+                Some((flow, ((xv * ms).powi(2) + (mv * xs).powi(2)).sqrt()))
+            }
+        }
+    };
+    let mut recovery = Vec::new();
+    for el in [Element::Ni, Element::Co, Element::Li, Element::Cu] {
+        let ins: Option<Vec<(f64, f64)>> =
+            layout.inputs.iter().map(|s| flow_sigma(s, el)).collect();
+        let outs: Option<Vec<(f64, f64)>> = layout
+            .products
+            .iter()
+            .filter(|(_, pe)| *pe == el)
+            .map(|(s, _)| flow_sigma(s, el))
+            .collect();
+        let (reconciled, sigma, input_kg, output_kg) = match (ins, outs) {
+            (Some(i), Some(o)) => {
+                let (iv, is2) = i
+                    .iter()
+                    .fold((0.0, 0.0), |a, (v, s)| (a.0 + v, a.1 + s * s));
+                let (ov, os2) = o
+                    .iter()
+                    .fold((0.0, 0.0), |a, (v, s)| (a.0 + v, a.1 + s * s));
+                if iv > 0.0 {
+                    let rate = ov / iv;
+                    let rel = (os2 / ov.max(1e-12).powi(2) + is2 / iv.powi(2)).sqrt();
+                    (Some(rate), Some(rate * rel), Some(iv), Some(ov))
+                } else {
+                    (None, None, Some(iv), Some(ov))
+                }
+            }
+            _ => (None, None, None, None),
+        };
+        let rin = layout.recorded_in.get(&el).copied().unwrap_or(0.0);
+        let rout = layout.recorded_out.get(&el).copied().unwrap_or(0.0);
+        recovery.push(RecoveryFigure {
+            element: el,
+            recorded: (rin > 0.0).then(|| rout / rin),
+            reconciled,
+            sigma,
+            input_kg,
+            output_kg,
+        });
+    }
+    PeriodBalance {
+        from,
+        to,
+        nodes: network.node_count(),
+        streams: network.stream_count(),
+        recovery,
+        chi_square: r.global.chi_square,
+        dof: r.global.dof,
+        p_value: r.global.p_value,
+        passed: r.global.passed,
+        suspect_readings: r
+            .suspects
+            .iter()
+            .map(|s| SuspectReading {
+                what: s.variable.to_string(),
+                instrument: s.instrument.clone(),
+                measured: s.measured,
+                adjustment: s.adjustment,
+                normalised_adjustment: s.normalised_adjustment,
+            })
+            .collect(),
+        suspect_instruments: r
+            .instruments
+            .iter()
+            .filter(|i| i.suspect)
+            .map(|i| SuspectInstrument {
+                instrument: i.instrument.clone(),
+                readings: i.readings,
+                relative_bias: i.relative_bias,
+                bias_sigma: i.bias_sigma,
+            })
+            .collect(),
+        converged: r.converged,
+        iterations: r.iterations,
+    }
+}
