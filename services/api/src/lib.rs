@@ -22,6 +22,12 @@
 //! released recipe to an Idle unit (operator) and reads a batch's control
 //! recipe.
 //!
+//! Line control (`/api/v1/units...`, `/api/v1/alarms...`): units with their
+//! ISA-88 states and permissives (each check with why it is false),
+//! commands checked against the state model, role and permissives; alarms
+//! by the ISA-18.2 life cycle (active list, history as JSON or CSV,
+//! acknowledge, shelve, unshelve, out of service, an SSE stream).
+//!
 //! Genealogy traces (`/api/v1/lots/{id}/trace`, `/api/v1/trace/recall`):
 //! backward to the input units and their passports, forward to the lots made
 //! from a lot, and the impact of a recall, with the kg of every element
@@ -36,6 +42,8 @@
 
 mod accounting;
 mod auth;
+mod balance;
+mod control;
 mod dto;
 mod error;
 mod metrics;

@@ -38,6 +38,10 @@ pub struct AppState {
     pub stats: Vec<Arc<dyn DeviceStatsSource>>,
     /// Master recipes, their life cycle, and downloads to units.
     pub recipes: Recipes,
+    /// Commands to units, when a control file is configured.
+    pub control: Option<remine_mes::LineControl>,
+    /// The alarm system, when a control file is configured.
+    pub alarms: Option<remine_mes::Alarms>,
 }
 
 /// A JSON body whose rejection is an [`ApiError`], so malformed bodies get
@@ -70,7 +74,9 @@ pub fn app(state: AppState) -> Router {
         .route("/audit/verify", get(audit_verify))
         .merge(crate::recipes::routes())
         .merge(crate::accounting::routes())
+        .merge(crate::balance::routes())
         .merge(crate::trace::routes())
+        .merge(crate::control::routes())
         .fallback(|| async { ApiError::NotFound("no such API route".into()) });
     Router::new()
         .nest("/api/v1", api)

@@ -70,6 +70,8 @@ async fn fixture() -> Fixture {
         live: LiveValues::none(),
         site: "test plant".into(),
         stats: Vec::new(),
+        control: None,
+        alarms: None,
     };
     Fixture { state, _dir: dir }
 }
@@ -288,4 +290,32 @@ async fn bad_accounting_input_is_refused_naming_what_is_wrong() {
         "nothing partial was stored: {b}"
     );
     assert_eq!(b["assays"], json!([]));
+}
+
+#[tokio::test]
+async fn the_balance_of_a_year_reports_recovery_tests_and_closures() {
+    let f = fixture().await;
+    let (s, b) = call(&f, "GET", "/api/v1/balance?year=2026", "vera", None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert!(b["globalTest"]["passed"].is_boolean(), "{b}");
+    assert_eq!(b["recovery"].as_array().unwrap().len(), 4, "{b}");
+    assert!(b["closures"].is_array(), "{b}");
+    let (s, b) = call(
+        &f,
+        "GET",
+        "/api/v1/balance?from=yesterday&to=2026-12-31T00:00:00Z",
+        "vera",
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("yesterday"),
+        "{b}"
+    );
+    let (s, _) = call(&f, "GET", "/api/v1/balance", "vera", None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
 }

@@ -56,6 +56,8 @@ async fn fixture() -> Fixture {
         live: LiveValues::none(),
         site: "test plant".into(),
         stats: Vec::new(),
+        control: None,
+        alarms: None,
     };
     Fixture { state, _dir: dir }
 }

@@ -163,6 +163,8 @@ async fn metrics_of_a_polling_modbus_adapter_parse_and_grow() {
         live: LiveValues::none(),
         site: "metrics test".into(),
         stats: vec![adapter.clone() as Arc<dyn DeviceStatsSource>],
+        control: None,
+        alarms: None,
     };
     for _ in 0..200 {
         if adapter.status()[0].connected {
@@ -237,6 +239,8 @@ async fn without_a_plant_the_metrics_are_only_help_and_type() {
         live: LiveValues::none(),
         site: "no plant".into(),
         stats: Vec::new(),
+        control: None,
+        alarms: None,
     };
     let (_, samples) = scrape(&state).await;
     assert!(samples.is_empty(), "{samples:?}");

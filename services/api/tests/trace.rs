@@ -176,6 +176,8 @@ async fn fixture() -> Fixture {
         live: LiveValues::none(),
         site: "test plant".into(),
         stats: Vec::new(),
+        control: None,
+        alarms: None,
     };
     let mut f = Fixture {
         state,

@@ -27,6 +27,8 @@
 //!   and their validation against the equipment's capability;
 //! - [`Role`], [`Username`]: identity; [`AuditEvent`] and [`AuditEntry`]: the
 //!   hash-chained audit trail;
+//! - [`Sample`], [`HistoryPolicy`], [`Recorder`] and [`Bucket`]: the
+//!   historian's samples, which readings it keeps, and downsampled buckets;
 //! - [`TagName`], [`TagReading`], [`Quality`]: what the PLC adapters deliver
 //!   (and [`ports::DeviceStats`]: how their links fare).
 //!
@@ -43,6 +45,7 @@ mod audit;
 mod chemistry;
 mod element;
 mod error;
+mod history;
 mod identity;
 mod interlock;
 mod lot;
@@ -66,6 +69,7 @@ pub use audit::{AuditEntry, AuditEvent, ChainBreak, Digest, verify_chain};
 pub use chemistry::Chemistry;
 pub use element::{Element, ElementMasses};
 pub use error::DomainError;
+pub use history::{Bucket, HistoryPolicy, Recorder, Sample, SampleQuality, bucket_width_us};
 pub use identity::{Action, Role, Username};
 pub use interlock::{
     Check, CheckResult, Compare, Evaluation, Operand, Permissive, PermissiveState,

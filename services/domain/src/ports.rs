@@ -322,3 +322,107 @@ pub trait Store:
 }
 
 impl<T: LotStore + UserStore + AuditLog + RecipeStore + AccountingStore + fmt::Debug> Store for T {}
+
+/// What an entry of the alarm history records.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlarmHappening {
+    /// An alarm moved in its life cycle.
+    Transition {
+        from: crate::AlarmStatus,
+        to: crate::AlarmStatus,
+    },
+    /// An area began flooding: `count` activations in the window.
+    FloodStarted { count: u32 },
+    /// An area's flood ended.
+    FloodEnded { count: u32 },
+}
+
+/// One entry of the alarm history: a transition of an alarm (with the
+/// tag's value then, and who acted and why for an operator's action), or
+/// the start or end of a flood in an area (`alarm` is then empty).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmRecord {
+    pub at: DateTime<Utc>,
+    pub alarm: String,
+    pub area: String,
+    pub priority: Option<crate::Priority>,
+    pub happening: AlarmHappening,
+    /// The alarm tag's good value at the time, if any.
+    pub value: Option<f64>,
+    pub by: Option<(Username, String)>,
+}
+
+/// Which history entries a query selects; `None` selects all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlarmQuery {
+    /// From this time on (inclusive).
+    pub from: Option<DateTime<Utc>>,
+    /// Before this time (exclusive).
+    pub to: Option<DateTime<Utc>>,
+    pub alarm: Option<String>,
+    pub area: Option<String>,
+    /// This priority and above (floods have none and are left out).
+    pub min_priority: Option<crate::Priority>,
+    /// At most this many entries, the newest.
+    pub limit: u32,
+}
+
+/// The alarm history (ISA-18.2 journal), append-only.
+#[async_trait]
+pub trait AlarmLog: Send + Sync + fmt::Debug {
+    /// Appends an entry and returns its sequence number. An operator's
+    /// action comes with its audit event, appended in the same transaction.
+    async fn append_alarm(
+        &self,
+        record: &AlarmRecord,
+        audit: Option<AuditEvent>,
+    ) -> Result<i64, StoreError>;
+
+    /// The entries `query` selects, oldest first, with their sequence numbers.
+    async fn alarm_history(
+        &self,
+        query: &AlarmQuery,
+    ) -> Result<Vec<(i64, AlarmRecord)>, StoreError>;
+}
+
+/// The historian's storage: samples of every tag, narrow and many.
+/// Appending is idempotent: a sample whose tag and time are stored already
+/// is ignored (the first write wins), so replaying a batch does no harm.
+/// Ranges are half-open, `from <= at < to`.
+#[async_trait]
+pub trait HistoryStore: Send + Sync + fmt::Debug {
+    /// Stores a batch in one transaction and returns how many samples were
+    /// new. `Unavailable` when the database cannot be reached: nothing of
+    /// the batch is stored then.
+    async fn append_samples(&self, samples: &[crate::Sample]) -> Result<u64, StoreError>;
+
+    /// A tag's samples in the range, oldest first, at most `limit`.
+    async fn samples(
+        &self,
+        tag: &TagName,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<crate::Sample>, StoreError>;
+
+    /// A tag's range split into at most `buckets` equal buckets (see
+    /// [`crate::bucket_width_us`]), each with the statistics of its samples,
+    /// computed by the database; buckets without samples are left out.
+    async fn downsample(
+        &self,
+        tag: &TagName,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        buckets: u32,
+    ) -> Result<Vec<crate::Bucket>, StoreError>;
+
+    /// Deletes a tag's samples older than `before`; returns how many.
+    async fn delete_samples_before(
+        &self,
+        tag: &TagName,
+        before: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
+    /// Every tag that ever had a sample stored, by name.
+    async fn history_tags(&self) -> Result<Vec<TagName>, StoreError>;
+}

@@ -23,6 +23,7 @@
 
 use crate::MesError;
 use chrono::{DateTime, Utc};
+pub use remine_balance::Closure;
 use remine_balance::{
     Assay as BAssay, Balances, Endpoint, NetworkBuilder, Options, Reading, Reconciliation,
     reconcile,
@@ -87,6 +88,21 @@ pub struct SuspectInstrument {
     pub bias_sigma: f64,
 }
 
+/// One node's balance of one quantity (the total or an element), as
+/// measured (closure with its propagated uncertainty) and after
+/// reconciliation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeClosure {
+    pub node: String,
+    /// "total" or an element symbol.
+    pub quantity: String,
+    /// The measured balance, `None` where an unmeasured value keeps it open.
+    pub measured: Option<Closure>,
+    pub reconciled: Option<Closure>,
+    /// What keeps the measured balance open.
+    pub unknown: Vec<String>,
+}
+
 /// The reconciled balance of a period.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PeriodBalance {
@@ -104,6 +120,8 @@ pub struct PeriodBalance {
     pub suspect_instruments: Vec<SuspectInstrument>,
     pub converged: bool,
     pub iterations: usize,
+    /// Every node's balance of the total and of each element.
+    pub closures: Vec<NodeClosure>,
 }
 
 /// Builds and reconciles the plant's balance from the store.
@@ -335,6 +353,11 @@ fn layout(
             }
             Endpoint::node(&split)
         };
+        if from == Endpoint::Environment && to == Endpoint::Environment {
+            // Not made nor used in the period (a unit still in stock): no
+            // node balances it.
+            continue;
+        }
         out.builder.stream(&name, from, to, Some(mass_reading));
         for el in BALANCED_ELEMENTS {
             let assay = stream_assay(l, el, assays.get(id))?;
@@ -481,5 +504,16 @@ fn summarise(
             .collect(),
         converged: r.converged,
         iterations: r.iterations,
+        closures: r
+            .balances
+            .iter()
+            .map(|b| NodeClosure {
+                node: b.measured.node.clone(),
+                quantity: b.measured.quantity.to_string(),
+                measured: b.measured.closure.clone(),
+                reconciled: b.reconciled.closure.clone(),
+                unknown: b.measured.unknown.iter().map(ToString::to_string).collect(),
+            })
+            .collect(),
     }
 }

@@ -15,6 +15,9 @@
 //! - [`recovery_report`] computes rRM per element for a year from the store;
 //! - [`Tracer`] answers genealogy traces (backward, forward, recall) on the
 //!   stored lot graph;
+//! - [`LineControl`] commands ISA-88 units through the state model, roles
+//!   and permissives ([`ControlConfig`]: the line-control file);
+//!   [`Alarms`] runs the ISA-18.2 alarm life cycle on live values;
 //! - [`production`] runs material through the demo plant's lines.
 //!
 //! ```no_run
@@ -25,7 +28,10 @@
 //! ```
 
 mod accounting;
+mod alarms;
 mod balance;
+mod control;
+mod control_config;
 mod error;
 mod guarded;
 mod intake;
@@ -38,10 +44,13 @@ mod trace;
 mod users;
 
 pub use accounting::{Accounting, CombinedAssay, LotAccounting};
+pub use alarms::{AckOutcome, AlarmView, Alarms, HistoryEntry, Shelve, history_csv, status_text};
 pub use balance::{
-    BALANCED_ELEMENTS, PeriodBalance, PlantBalance, RecoveryFigure, SuspectInstrument,
-    SuspectReading,
+    BALANCED_ELEMENTS, Closure, NodeClosure, PeriodBalance, PlantBalance, RecoveryFigure,
+    SuspectInstrument, SuspectReading,
 };
+pub use control::{CommandOutcome, LineControl, StartBatch, UnitRequest, UnitView};
+pub use control_config::{ControlConfig, Derivation, DerivedTag, UnitDef};
 pub use error::MesError;
 pub use guarded::{Actor, GuardedWriter, WriteOutcome};
 pub use intake::{Intake, unit_lot_id};

@@ -74,10 +74,33 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Generate a synthetic plant year (input units with passports, every
+    /// lot, edge, weighing and assay, and the ground truth) into files or
+    /// the database.
+    Synth(SynthArgs),
     /// Trace a lot's genealogy: back to the input units with their passports
     /// and countries (the default), or forward to every lot made from it,
     /// with the kg of Ni, Co and Li allocated to each.
     Trace(TraceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// Number of input units (packs, modules and cells); 200000 is the
+    /// issue's plant year (5,000 black-mass lots, 20,000 leach batches).
+    #[arg(long)]
+    pub packs: usize,
+    /// Seed of every draw: the same seed gives byte-identical output.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write files into this new (or empty) folder instead of the database.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// A deliberately biased instrument, e.g. WB-1=+8% (repeatable).
+    #[arg(long)]
+    pub bias: Vec<String>,
+    #[command(flatten)]
+    pub db: DbArgs,
 }
 
 #[derive(Debug, Args)]

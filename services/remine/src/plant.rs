@@ -48,3 +48,27 @@ pub fn connect(
         stats,
     })
 }
+
+/// Line control and the alarm system of a connected plant, from its
+/// control file (checked against the plant's tags first): permissive
+/// timers and alarms follow the live values from now on.
+pub fn control(
+    config: remine_mes::ControlConfig,
+    plant: &Plant,
+    store: Arc<dyn Store>,
+    log: Arc<dyn remine_domain::ports::AlarmLog>,
+    recipes: remine_mes::Recipes,
+) -> anyhow::Result<(remine_mes::LineControl, remine_mes::Alarms)> {
+    config.check_against(&plant.io.catalogue())?;
+    let config = Arc::new(config);
+    let control = remine_mes::LineControl::new(
+        config.clone(),
+        plant.io.clone(),
+        plant.writer.clone(),
+        store.clone(),
+        recipes,
+    );
+    control.watch(&plant.live);
+    let alarms = remine_mes::Alarms::start(config, log, store, &plant.live);
+    Ok((control, alarms))
+}

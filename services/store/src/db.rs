@@ -59,6 +59,8 @@ struct Inner {
     location: String,
     /// Queues this process's SQLite writers (see the crate docs).
     writer: Arc<Mutex<()>>,
+    /// The historian's tag ids and, on PostgreSQL, its native pool.
+    history: crate::history::HistoryState,
 }
 
 impl fmt::Debug for Db {
@@ -104,6 +106,7 @@ impl Db {
     /// Closes every connection; later calls fail as unavailable.
     pub async fn close(&self) {
         self.inner.pool.close().await;
+        self.inner.history.close().await;
     }
 
     async fn open_sqlite_memory() -> Result<Db, StoreError> {
@@ -119,7 +122,7 @@ impl Db {
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot open {location}: {e}")))?;
-        Db::finish_open(pool, Backend::Sqlite, location).await
+        Db::finish_open(pool, Backend::Sqlite, location, None).await
     }
 
     async fn open_sqlite_file(path: &Path) -> Result<Db, StoreError> {
@@ -157,7 +160,7 @@ impl Db {
             .connect_with(options)
             .await
             .map_err(cannot_open)?;
-        Db::finish_open(pool, Backend::Sqlite, location).await
+        Db::finish_open(pool, Backend::Sqlite, location, None).await
     }
 
     async fn open_postgres(url: &str) -> Result<Db, StoreError> {
@@ -186,13 +189,15 @@ impl Db {
             .connect_with(options)
             .await
             .map_err(|e| unreachable(e.to_string()))?;
-        Db::finish_open(pool, Backend::Postgres, location).await
+        let native = crate::history::native_pool(pg);
+        Db::finish_open(pool, Backend::Postgres, location, Some(native)).await
     }
 
     async fn finish_open(
         pool: AnyPool,
         backend: Backend,
         location: String,
+        native: Option<sqlx::PgPool>,
     ) -> Result<Db, StoreError> {
         migrator(backend).run(&pool).await.map_err(|e| {
             StoreError::Unavailable(format!("cannot apply migrations to {location}: {e}"))
@@ -204,12 +209,17 @@ impl Db {
                 backend,
                 location,
                 writer: Arc::new(Mutex::new(())),
+                history: crate::history::HistoryState::new(native),
             }),
         })
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.inner.pool
+    }
+
+    pub(crate) fn history_state(&self) -> &crate::history::HistoryState {
+        &self.inner.history
     }
 
     /// Begins an audited write: takes the write lock and reads the chain

@@ -8,7 +8,10 @@
 //! [`UserStore`](remine_domain::ports::UserStore),
 //! [`RecipeStore`](remine_domain::ports::RecipeStore),
 //! [`AccountingStore`](remine_domain::ports::AccountingStore),
-//! [`AuditLog`](remine_domain::ports::AuditLog)) on both backends. Every
+//! [`AlarmLog`](remine_domain::ports::AlarmLog) (the alarm history),
+//! [`AuditLog`](remine_domain::ports::AuditLog), and the historian's
+//! [`HistoryStore`](remine_domain::ports::HistoryStore), unaudited: samples
+//! are measurements, not decisions) on both backends. Every
 //! audited write runs in one transaction that also appends its
 //! [`AuditEvent`](remine_domain::AuditEvent), so no write goes unaudited and no
 //! entry describes a write that did not happen; when any part fails, nothing
@@ -74,8 +77,10 @@
 //! ```
 
 mod accounting;
+mod alarms;
 mod audit;
 mod db;
+mod history;
 mod location;
 mod lots;
 mod migrations;

@@ -31,6 +31,16 @@ const SQLITE: &[Source] = &[
         "accounting",
         include_str!("../migrations/sqlite/0003_accounting.sql"),
     ),
+    (
+        4,
+        "alarms",
+        include_str!("../migrations/sqlite/0004_alarms.sql"),
+    ),
+    (
+        5,
+        "history",
+        include_str!("../migrations/sqlite/0005_history.sql"),
+    ),
 ];
 
 const POSTGRES: &[Source] = &[
@@ -48,6 +58,16 @@ const POSTGRES: &[Source] = &[
         3,
         "accounting",
         include_str!("../migrations/postgres/0003_accounting.sql"),
+    ),
+    (
+        4,
+        "alarms",
+        include_str!("../migrations/postgres/0004_alarms.sql"),
+    ),
+    (
+        5,
+        "history",
+        include_str!("../migrations/postgres/0005_history.sql"),
     ),
 ];
 

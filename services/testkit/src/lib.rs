@@ -11,6 +11,8 @@
 //!   port, stopped and removed when dropped (or, for the per-binary
 //!   [`TempPostgres::shared`] cluster, when the test process exits);
 //!   [`TempPostgres::fresh_database`] gives each test its own database;
+//!   [`TempPostgres::stop`] and [`TempPostgres::start_again`] take the server
+//!   away and bring it back on the same port;
 //! - [`shared_dir`]: the `../shared` folder beside the workspace, if present;
 //! - [`skip`]: the `SKIP: ...` line a test prints when it cannot run;
 //! - [`temp_dir`]: a temporary data directory removed on drop.
@@ -29,7 +31,7 @@
 
 mod postgres;
 
-pub use postgres::TempPostgres;
+pub use postgres::{StopMode, TempPostgres};
 
 use std::path::{Path, PathBuf};
 

@@ -124,18 +124,7 @@ impl TempPostgres {
         run(initdb)?;
         for attempt in 1..=START_ATTEMPTS {
             let port = free_port()?;
-            let mut ctl = pg.server_command("pg_ctl", as_root);
-            ctl.arg("-D")
-                .arg(pg.dir.join("data"))
-                .arg("-l")
-                .arg(pg.log_path())
-                .args(["-w", "-t", "60", "-o"])
-                .arg(format!(
-                    "-p {port} -c listen_addresses=127.0.0.1 -k '{}' -c fsync=off",
-                    pg.dir.display()
-                ))
-                .arg("start");
-            match run(ctl) {
+            match run(pg.start_command(port, as_root)) {
                 Ok(()) => {
                     pg.port = port;
                     return Ok(Some(pg));
@@ -188,6 +177,39 @@ impl TempPostgres {
         ))
     }
 
+    /// Stops the server (`pg_ctl stop` in the given mode), keeping the
+    /// cluster, its databases and its port for [`TempPostgres::start_again`].
+    /// For tests of what clients do while the database is away.
+    pub fn stop(&self, mode: StopMode) -> Result<(), TestkitError> {
+        let mut ctl = self.server_command("pg_ctl", running_as_root());
+        ctl.arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-w", "-m", mode.as_arg()])
+            .arg("stop");
+        run(ctl)
+    }
+
+    /// Starts the stopped server again on the same port.
+    pub fn start_again(&self) -> Result<(), TestkitError> {
+        run(self.start_command(self.port, running_as_root()))
+    }
+
+    /// `pg_ctl start` of this cluster on `port`, waiting until it accepts.
+    fn start_command(&self, port: u16, as_root: bool) -> Command {
+        let mut ctl = self.server_command("pg_ctl", as_root);
+        ctl.arg("-D")
+            .arg(self.dir.join("data"))
+            .arg("-l")
+            .arg(self.log_path())
+            .args(["-w", "-t", "60", "-o"])
+            .arg(format!(
+                "-p {port} -c listen_addresses=127.0.0.1 -k '{}' -c fsync=off",
+                self.dir.display()
+            ))
+            .arg("start");
+        ctl
+    }
+
     fn log_path(&self) -> PathBuf {
         self.dir.join("postgres.log")
     }
@@ -223,6 +245,24 @@ impl Drop for TempPostgres {
             // the directory is gone when drop returns.
             drop(watchdog.stdin.take());
             let _ = watchdog.wait();
+        }
+    }
+}
+
+/// How [`TempPostgres::stop`] shuts the server down (`pg_ctl -m`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopMode {
+    /// Disconnects clients, writes a checkpoint, stops cleanly.
+    Fast,
+    /// Kills the server at once; it recovers from its WAL on the next start.
+    Immediate,
+}
+
+impl StopMode {
+    fn as_arg(self) -> &'static str {
+        match self {
+            StopMode::Fast => "fast",
+            StopMode::Immediate => "immediate",
         }
     }
 }
@@ -353,6 +393,14 @@ mod tests {
         assert_ne!(a, b);
         assert!(std::net::TcpStream::connect(("127.0.0.1", pg.port())).is_ok());
         let port = pg.port();
+        pg.stop(StopMode::Immediate).unwrap();
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+        pg.start_again().unwrap();
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+        assert!(
+            pg.fresh_database().is_ok(),
+            "the restarted server takes work"
+        );
         drop(pg);
         assert!(!dir.exists(), "{} still exists", dir.display());
         assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());

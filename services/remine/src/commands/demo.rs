@@ -35,6 +35,7 @@ static DEMO_PASSPORTS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/demo/passport
 const DISCHARGE_MAP: &str = include_str!("../../demo/plant-discharge.toml");
 const MECHANICAL_MAP: &str = include_str!("../../demo/plant-mechanical.toml");
 const HYDROMET_MAP: &str = include_str!("../../demo/plant-hydromet.toml");
+const CONTROL: &str = include_str!("../../demo/control.toml");
 const DEMO_DB_FILE: &str = "demo.db";
 const STATIONS: usize = 4;
 
@@ -97,7 +98,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         remine_recipes::shipped_catalogues(),
     );
 
+    let (control, alarms) = plant::control(
+        remine_mes::ControlConfig::from_toml_str(CONTROL, "demo/control.toml")?,
+        &plant,
+        dyn_store.clone(),
+        store.clone(),
+        recipes.clone(),
+    )?;
     let state = AppState {
+        control: Some(control),
+        alarms: Some(alarms),
         store: dyn_store.clone(),
         recipes: recipes.clone(),
         users,

@@ -6,6 +6,7 @@ mod passport;
 mod recipe;
 mod serve;
 mod sim;
+mod synth;
 mod trace;
 mod user;
 
@@ -53,6 +54,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 reason,
             } => recipe::import(&db, &file, author.as_deref(), &reason).await,
         },
+        Command::Synth(args) => synth::run(&args).await,
         Command::Trace(args) => trace::run(&args).await,
     }
 }

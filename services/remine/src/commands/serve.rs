@@ -10,7 +10,10 @@
 //! modbus = ["plant/discharge.toml", "plant/mechanical.toml"]
 //! opcua = ["plant/hydromet.toml"]
 //! live_period_ms = 200
+//! control = "plant/control.toml"   # optional: units, permissives, alarms
 //! ```
+//! The control file's format is in remine-mes (`ControlConfig`); the demo
+//! plant's is services/remine/demo/control.toml.
 //! `serve` creates no users: add them with `remine user add`.
 
 use super::PLANT_DB_FILE;
@@ -18,7 +21,7 @@ use crate::cli::{DbArgs, ServeArgs};
 use crate::{plant, server, storage};
 use anyhow::Context;
 use remine_api::AppState;
-use remine_mes::{LiveValues, Recipes, Users};
+use remine_mes::{ControlConfig, LiveValues, Recipes, Users};
 use remine_modbus::ModbusConfig;
 use remine_opcua::OpcUaConfig;
 use serde::Deserialize;
@@ -48,6 +51,7 @@ struct PlantSection {
     opcua: Vec<PathBuf>,
     #[serde(default = "default_live_period")]
     live_period_ms: u64,
+    control: Option<PathBuf>,
 }
 
 impl Default for PlantSection {
@@ -56,6 +60,7 @@ impl Default for PlantSection {
             modbus: Vec::new(),
             opcua: Vec::new(),
             live_period_ms: default_live_period(),
+            control: None,
         }
     }
 }
@@ -83,8 +88,17 @@ fn load(path: &Path) -> anyhow::Result<ServeConfig> {
     Ok(config)
 }
 
-/// Loads the configuration and every tag map it names, checking them all.
-fn load_all(path: &Path) -> anyhow::Result<(ServeConfig, Vec<ModbusConfig>, Vec<OpcUaConfig>)> {
+/// A configuration with its tag maps and control file, all checked.
+struct Loaded {
+    config: ServeConfig,
+    modbus: Vec<ModbusConfig>,
+    opcua: Vec<OpcUaConfig>,
+    control: Option<ControlConfig>,
+}
+
+/// Loads the configuration, every tag map and the control file it names,
+/// checking them all (the control file against the tag maps' tags).
+fn load_all(path: &Path) -> anyhow::Result<Loaded> {
     let config = load(path)?;
     let dir = path.parent().unwrap_or(Path::new("."));
     let modbus = config
@@ -113,12 +127,35 @@ fn load_all(path: &Path) -> anyhow::Result<(ServeConfig, Vec<ModbusConfig>, Vec<
             );
         }
     }
-    Ok((config, modbus, opcua))
+    let control = match &config.plant.control {
+        None => None,
+        Some(p) => {
+            let control = ControlConfig::from_file(&dir.join(p))?;
+            let catalogue: Vec<_> = modbus
+                .iter()
+                .flat_map(|m| m.catalogue())
+                .chain(opcua.iter().flat_map(|o| o.catalogue()))
+                .collect();
+            control.check_against(&catalogue)?;
+            Some(control)
+        }
+    };
+    Ok(Loaded {
+        config,
+        modbus,
+        opcua,
+        control,
+    })
 }
 
 /// `remine check FILE`: the configuration linter.
 pub fn check(path: &Path) -> anyhow::Result<ExitCode> {
-    let (config, modbus, opcua) = load_all(path)?;
+    let Loaded {
+        config,
+        modbus,
+        opcua,
+        control,
+    } = load_all(path)?;
     let tags: usize = modbus.iter().map(|m| m.catalogue().len()).sum::<usize>()
         + opcua.iter().map(|o| o.catalogue().len()).sum::<usize>();
     println!(
@@ -128,17 +165,32 @@ pub fn check(path: &Path) -> anyhow::Result<ExitCode> {
         modbus.len(),
         opcua.len()
     );
+    if let Some(c) = &control {
+        println!(
+            "{}: {} units, {} permissives, {} alarms, {} derived tags: OK",
+            c.source,
+            c.units.len(),
+            c.permissives.len(),
+            c.alarms.len(),
+            c.derived.len()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let (config, modbus, opcua) = load_all(&args.config)?;
+    let Loaded {
+        config,
+        modbus,
+        opcua,
+        control,
+    } = load_all(&args.config)?;
     let db_args = DbArgs {
         data: args.db.data.clone(),
         db: args.db.db.clone().or(config.database.clone()),
     };
-    let store: Arc<dyn remine_domain::ports::Store> =
-        Arc::new(storage::open(&db_args, PLANT_DB_FILE).await?);
+    let db = Arc::new(storage::open(&db_args, PLANT_DB_FILE).await?);
+    let store: Arc<dyn remine_domain::ports::Store> = db.clone();
     let listener = server::bind(args.listen.unwrap_or(config.listen)).await?;
     let has_plant = !(modbus.is_empty() && opcua.is_empty());
     let connected = if has_plant {
@@ -157,7 +209,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         users.clone(),
         remine_recipes::shipped_catalogues(),
     );
+    let (control, alarms) = match (control, &connected) {
+        (Some(c), Some(p)) => {
+            let (control, alarms) = plant::control(c, p, store.clone(), db, recipes.clone())?;
+            (Some(control), Some(alarms))
+        }
+        _ => (None, None),
+    };
     let state = AppState {
+        control,
+        alarms,
         users,
         recipes,
         store,

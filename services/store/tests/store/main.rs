@@ -11,8 +11,10 @@
 #[macro_use]
 mod harness;
 mod accounting;
+mod alarms;
 mod audit;
 mod fixtures;
+mod history;
 mod lots;
 mod open;
 mod recipes;

@@ -9,13 +9,13 @@ use remine_store::{Backend, Db};
 use std::time::{Duration, Instant};
 
 async fn migrations_apply_once_and_reapplying_changes_nothing(db: Db, raw: Raw) {
-    assert_eq!(raw.count("_sqlx_migrations").await, 3);
+    assert_eq!(raw.count("_sqlx_migrations").await, 5);
     db.add_user(&user("anna", Role::Admin), event("user.add", "anna"))
         .await
         .unwrap();
     let again = Db::open(&raw.url).await.unwrap();
     assert_eq!(again.backend(), db.backend());
-    assert_eq!(raw.count("_sqlx_migrations").await, 3);
+    assert_eq!(raw.count("_sqlx_migrations").await, 5);
     assert!(again.user(&user_name("anna")).await.unwrap().is_some());
     again
         .append(event("test.append", "after reopen"))
