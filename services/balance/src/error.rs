@@ -46,4 +46,15 @@ pub enum BalanceError {
     /// The linear algebra failed on a component (it should not on finite input).
     #[error("reconciliation of the balances around node '{node}' failed: {why}")]
     Numerical { node: String, why: String },
+    /// One connected set of balances is too large to solve densely: the
+    /// period links too many nodes through shared lots (cut it at stock).
+    #[error(
+        "the balances around node '{node}' form one connected set of {equations} equations; \
+         at most {max} are solved at once (reconcile a shorter period, or cut the network at stock)"
+    )]
+    ComponentTooLarge {
+        node: String,
+        equations: usize,
+        max: usize,
+    },
 }

@@ -21,6 +21,10 @@ pub struct Options {
     pub tolerance: f64,
     /// Significance of the gross-error tests (0.05: 95 %).
     pub alpha: f64,
+    /// The most balance equations one connected component may have: each
+    /// is solved densely (cubic in its size), so a larger one is refused
+    /// with an error naming it instead of running for hours.
+    pub max_component_equations: usize,
 }
 
 impl Default for Options {
@@ -29,6 +33,7 @@ impl Default for Options {
             max_iterations: 50,
             tolerance: 1e-10,
             alpha: 0.05,
+            max_component_equations: 4_000,
         }
     }
 }
@@ -222,6 +227,21 @@ pub fn reconcile<'n>(
     options: &Options,
 ) -> Result<Reconciliation<'n>, BalanceError> {
     let comps = components(network);
+    if let Some(big) = comps
+        .iter()
+        .find(|c| c.rows.len() > options.max_component_equations)
+    {
+        let node = big
+            .rows
+            .first()
+            .map(|&r| network.nodes[network.rows[r].node].clone())
+            .unwrap_or_default();
+        return Err(BalanceError::ComponentTooLarge {
+            node,
+            equations: big.rows.len(),
+            max: options.max_component_equations,
+        });
+    }
     let solved: Vec<Result<Solved, BalanceError>> = comps
         .par_iter()
         .map(|c| solve_component(network, c, options))

@@ -185,3 +185,39 @@ fn a_node_without_streams_is_refused() {
     b.node("idle", Balances::total_only());
     check(b.build(), "node 'idle': no stream enters or leaves it");
 }
+
+#[test]
+fn a_connected_set_of_balances_too_large_to_solve_densely_is_refused_naming_a_node() {
+    use remine_balance::{Balances, Endpoint, NetworkBuilder, Options, Reading, reconcile};
+    let kg = |v: f64| Some(Reading::kg(v, 1.0, "WB-1").unwrap());
+    let mut b = NetworkBuilder::new();
+    b.node("shredder", Balances::total_only())
+        .node("dryer", Balances::total_only())
+        .stream(
+            "feed",
+            Endpoint::Environment,
+            Endpoint::node("shredder"),
+            kg(100.0),
+        )
+        .stream(
+            "shred",
+            Endpoint::node("shredder"),
+            Endpoint::node("dryer"),
+            kg(99.0),
+        )
+        .stream(
+            "dry",
+            Endpoint::node("dryer"),
+            Endpoint::Environment,
+            kg(98.0),
+        );
+    let network = b.build().unwrap();
+    let options = Options {
+        max_component_equations: 1,
+        ..Options::default()
+    };
+    let e = reconcile(&network, &options).err().unwrap().to_string();
+    assert!(e.contains("2 equations") && e.contains("at most 1"), "{e}");
+    assert!(e.contains("shredder") || e.contains("dryer"), "{e}");
+    assert!(reconcile(&network, &Options::default()).is_ok());
+}

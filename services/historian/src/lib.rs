@@ -67,6 +67,10 @@ pub struct HistorianConfig {
     /// The first retry after a failed write; doubles up to `retry_max`.
     pub retry_min: Duration,
     pub retry_max: Duration,
+    /// The longest one write to the store may take; a write that takes
+    /// longer counts as failed (its batch is spooled; a late success is
+    /// harmless, the store ignores the replay).
+    pub write_timeout: Duration,
     /// How often the retention job runs (it also runs at start).
     pub retention_every: Duration,
 }
@@ -74,7 +78,7 @@ pub struct HistorianConfig {
 impl Default for HistorianConfig {
     /// Every change kept, one sample a minute at least, a year of
     /// retention; batches of 10,000 samples or 500 ms; retries from 100 ms
-    /// to 5 s; retention hourly.
+    /// to 5 s; writes time out after 5 s; retention hourly.
     fn default() -> HistorianConfig {
         HistorianConfig {
             default_policy: HistoryPolicy::default(),
@@ -83,6 +87,7 @@ impl Default for HistorianConfig {
             batch_interval: Duration::from_millis(500),
             retry_min: Duration::from_millis(100),
             retry_max: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(5),
             retention_every: Duration::from_secs(3600),
         }
     }
@@ -337,6 +342,16 @@ async fn batcher(shared: Arc<Shared>, mut rx: mpsc::Receiver<Msg>) {
     }
 }
 
+/// One write to the store, bounded by the configured timeout.
+async fn write(shared: &Shared, batch: &[Sample]) -> Result<u64, String> {
+    let limit = shared.config.write_timeout;
+    match tokio::time::timeout(limit, shared.store.append_samples(batch)).await {
+        Ok(Ok(n)) => Ok(n),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("history write timed out after {limit:?}")),
+    }
+}
+
 #[tracing::instrument(skip_all, fields(samples = batch.len()))]
 async fn write_or_spool(shared: &Arc<Shared>, batch: Vec<Sample>) {
     if batch.is_empty() {
@@ -348,7 +363,7 @@ async fn write_or_spool(shared: &Arc<Shared>, batch: Vec<Sample>) {
         .unwrap_or_else(|p| p.into_inner())
         .is_empty();
     if !behind {
-        match shared.store.append_samples(&batch).await {
+        match write(shared, &batch).await {
             Ok(n) => {
                 shared.counters.written.fetch_add(n, Ordering::Relaxed);
                 return;
@@ -446,7 +461,7 @@ async fn drain_once(shared: &Arc<Shared>) -> Result<(), ()> {
             shared.counters.error(why.clone());
         }
         for batch in &segment.batches {
-            match shared.store.append_samples(batch).await {
+            match write(shared, batch).await {
                 Ok(n) => {
                     shared.counters.written.fetch_add(n, Ordering::Relaxed);
                 }

@@ -35,6 +35,9 @@ fn quick() -> HistorianConfig {
         batch_interval: Duration::from_millis(50),
         retry_min: Duration::from_millis(50),
         retry_max: Duration::from_millis(400),
+        // Shorter than the outage below, so writes during it fail and
+        // spool even when the pool would wait for the database to return.
+        write_timeout: Duration::from_millis(300),
         ..HistorianConfig::default()
     }
 }

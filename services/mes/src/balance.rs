@@ -186,8 +186,12 @@ impl PlantBalance {
             .builder
             .build()
             .map_err(|e| MesError::Internal(format!("balance network: {e}")))?;
-        let r = reconcile(&network, &Options::default())
-            .map_err(|e| MesError::Internal(format!("reconciliation: {e}")))?;
+        let r = reconcile(&network, &Options::default()).map_err(|e| match e {
+            remine_balance::BalanceError::ComponentTooLarge { .. } => MesError::NotAllowed(
+                format!("the balance of {from} .. {to} cannot be reconciled: {e}"),
+            ),
+            other => MesError::Internal(format!("reconciliation: {other}")),
+        })?;
         Ok(summarise(from, to, &layout, &network, &r))
     }
 }
