@@ -28,7 +28,7 @@ pub struct PeriodQuery {
     pub to: Option<String>,
 }
 
-fn time(field: &str, s: &str) -> Result<DateTime<Utc>, ApiError> {
+pub(crate) fn time(field: &str, s: &str) -> Result<DateTime<Utc>, ApiError> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| ApiError::BadRequest(format!("{field} '{s}' is not an RFC 3339 time: {e}")))

@@ -46,6 +46,7 @@ mod balance;
 mod control;
 mod dto;
 mod error;
+mod history;
 mod metrics;
 mod recipes;
 mod routes;

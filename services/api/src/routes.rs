@@ -42,6 +42,8 @@ pub struct AppState {
     pub control: Option<remine_mes::LineControl>,
     /// The alarm system, when a control file is configured.
     pub alarms: Option<remine_mes::Alarms>,
+    /// The historian's storage, when a plant is connected.
+    pub history: Option<Arc<dyn remine_domain::ports::HistoryStore>>,
 }
 
 /// A JSON body whose rejection is an [`ApiError`], so malformed bodies get
@@ -77,6 +79,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::balance::routes())
         .merge(crate::trace::routes())
         .merge(crate::control::routes())
+        .merge(crate::history::routes())
         .fallback(|| async { ApiError::NotFound("no such API route".into()) });
     Router::new()
         .nest("/api/v1", api)

@@ -4,41 +4,20 @@
 
 #![allow(clippy::unwrap_used)]
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
-use remine_api::{AppState, app};
-use remine_domain::ports::Store;
+use axum::http::StatusCode;
 use remine_domain::{
-    AuditEvent, Chemistry, ContentSource, Element, Kilograms, Lot, LotFields, LotId, LotKind, Role,
+    AuditEvent, Chemistry, ContentSource, Element, Kilograms, Lot, LotFields, LotId, LotKind,
     Username,
 };
-use remine_mes::{Actor, LiveValues, Recipes, Users};
 use serde_json::{Value, json};
-use std::sync::Arc;
-use tower::ServiceExt;
 
-struct Fixture {
-    state: AppState,
-    _dir: tempfile::TempDir,
-}
+mod common;
+use common::Fixture;
 
+/// A store with black-mass lot BM-NMC-1 (800 kg, 160 kg Ni estimated).
 async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(remine_store::Db::open_sqlite_dir(dir.path()).await.unwrap());
-    let users = Users::new(store.clone(), chrono::Duration::hours(1));
-    for (name, role) in [("vera", Role::Viewer), ("otto", Role::Operator)] {
-        users
-            .add(
-                &Actor::system(),
-                &Username::parse(name).unwrap(),
-                role,
-                "a-long-password",
-            )
-            .await
-            .unwrap();
-    }
+    let f = Fixture::new().await;
+    let store = f.store();
     let bm = Lot::new(LotFields {
         id: LotId::parse("BM-NMC-1").unwrap(),
         kind: LotKind::BlackMass(Chemistry::Nmc811),
@@ -61,19 +40,7 @@ async fn fixture() -> Fixture {
         reason: "test".into(),
     };
     store.produce(&bm, &[], audit).await.unwrap();
-    let state = AppState {
-        recipes: Recipes::new(store.clone(), users.clone(), Vec::new()),
-        store,
-        users,
-        plant: None,
-        writer: None,
-        live: LiveValues::none(),
-        site: "test plant".into(),
-        stats: Vec::new(),
-        control: None,
-        alarms: None,
-    };
-    Fixture { state, _dir: dir }
+    f
 }
 
 async fn call(
@@ -83,38 +50,7 @@ async fn call(
     user: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let login = Request::builder()
-        .method("POST")
-        .uri("/api/v1/session")
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(
-            json!({"user": user, "password": "a-long-password"}).to_string(),
-        ))
-        .unwrap();
-    let res = app(f.state.clone()).oneshot(login).await.unwrap();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    let token = serde_json::from_slice::<Value>(&bytes).unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(header::AUTHORIZATION, format!("Bearer {token}"));
-    let req = match body {
-        Some(b) => req
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(b.to_string()))
-            .unwrap(),
-        None => req.body(Body::empty()).unwrap(),
-    };
-    let res = app(f.state.clone()).oneshot(req).await.unwrap();
-    let status = res.status();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    f.call_as(user, method, uri, body).await
 }
 
 fn assay(percent: f64, sigma: f64, lab: &str) -> Value {

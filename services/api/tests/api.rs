@@ -5,61 +5,20 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
-use remine_api::{AppState, app};
-use remine_domain::ports::{LotStore, Store};
+use remine_api::app;
+use remine_domain::ports::LotStore;
 use remine_domain::{
     AuditEvent, Chemistry, ContentSource, Element, GenealogyEdge, Kilograms, Lot, LotFields, LotId,
-    LotKind, ProductKind, Role, Username,
+    LotKind, ProductKind, Username,
 };
-use remine_mes::{Actor, LiveValues, Recipes, Users};
 use serde_json::{Value, json};
-use std::sync::Arc;
 use tower::ServiceExt;
 
-struct Fixture {
-    state: AppState,
-    _dir: tempfile::TempDir,
-}
+mod common;
+use common::Fixture;
 
 async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let db = remine_store::Db::open_sqlite_dir(dir.path()).await.unwrap();
-    let store: Arc<dyn Store> = Arc::new(db);
-    let users = Users::new(store.clone(), chrono::Duration::hours(1));
-    for (name, role) in [
-        ("vera", Role::Viewer),
-        ("otto", Role::Operator),
-        ("erin", Role::Engineer),
-        ("sue", Role::Supervisor),
-    ] {
-        users
-            .add(
-                &Actor::system(),
-                &Username::parse(name).unwrap(),
-                role,
-                "a-long-password",
-            )
-            .await
-            .unwrap();
-    }
-    let state = AppState {
-        recipes: Recipes::new(
-            store.clone(),
-            users.clone(),
-            remine_recipes::shipped_catalogues(),
-        ),
-        store,
-        users,
-        plant: None,
-        writer: None,
-        live: LiveValues::none(),
-        site: "test plant".into(),
-        stats: Vec::new(),
-        control: None,
-        alarms: None,
-    };
-    Fixture { state, _dir: dir }
+    Fixture::new().await
 }
 
 async fn call(
@@ -69,47 +28,17 @@ async fn call(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut req = Request::builder().method(method).uri(uri);
-    if let Some(t) = token {
-        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
-    }
-    let req = match body {
-        Some(b) => req
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(b.to_string()))
-            .unwrap(),
-        None => req.body(Body::empty()).unwrap(),
-    };
-    let res = app(f.state.clone()).oneshot(req).await.unwrap();
-    let status = res.status();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    f.call(method, uri, token, body).await
 }
 
 async fn login(f: &Fixture, user: &str) -> String {
-    let (status, body) = call(
-        f,
-        "POST",
-        "/api/v1/session",
-        None,
-        Some(json!({"user": user, "password": "a-long-password"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["token"].as_str().unwrap().to_string()
+    f.login(user).await
 }
 
+/// The error `expected` with machine code `code` and a message with `fragment`.
 fn check_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str, fragment: &str) {
-    assert_eq!(status, expected, "{body}");
+    common::check_error(status, body, expected, fragment);
     assert_eq!(body["error"]["code"], code, "{body}");
-    let message = body["error"]["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains(fragment),
-        "'{message}' does not contain '{fragment}'"
-    );
 }
 
 #[tokio::test]

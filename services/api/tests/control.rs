@@ -27,6 +27,8 @@ const MECHANICAL_MAP: &str = include_str!("../../remine/demo/plant-mechanical.to
 const CONTROL: &str = include_str!("../../remine/demo/control.toml");
 const PASSWORD: &str = "a-long-password";
 
+mod common;
+
 struct Fixture {
     state: AppState,
     sim: RunningPlant,
@@ -142,6 +144,7 @@ async fn fixture() -> Fixture {
         recipes,
         control: Some(control),
         alarms: Some(alarms),
+        history: None,
     };
     let f = Fixture {
         state,
@@ -196,13 +199,7 @@ async fn call(
     token: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let res = request(f, method, uri, token, body).await;
-    let status = res.status();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    common::call(&f.state, method, uri, Some(token), body).await
 }
 
 async fn login(f: &Fixture, user: &str) -> String {
@@ -210,14 +207,7 @@ async fn login(f: &Fixture, user: &str) -> String {
     session.token
 }
 
-fn check(status: StatusCode, body: &Value, expected: StatusCode, fragment: &str) {
-    assert_eq!(status, expected, "{body}");
-    let message = body["error"]["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains(fragment),
-        "'{message}' does not contain '{fragment}'"
-    );
-}
+use common::check_error as check;
 
 #[tokio::test]
 async fn units_show_their_state_and_every_permissive_check_with_why() {

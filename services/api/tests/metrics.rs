@@ -8,8 +8,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use remine_api::{AppState, app};
-use remine_domain::ports::{DeviceStatsSource, Store};
-use remine_mes::{LiveValues, Recipes, Users};
+use remine_domain::ports::DeviceStatsSource;
 use remine_modbus::{ModbusAdapter, ModbusConfig};
 use std::collections::BTreeMap;
 use std::future::{Ready, ready};
@@ -22,6 +21,8 @@ use tokio_modbus::server::tcp::Server;
 use tower::ServiceExt;
 
 /// A Modbus device whose holding registers all read 7.
+mod common;
+
 #[derive(Clone)]
 struct Sevens;
 
@@ -147,25 +148,9 @@ async fn metrics_of_a_polling_modbus_adapter_parse_and_grow() {
     )
     .unwrap();
     let adapter = Arc::new(ModbusAdapter::start(config).unwrap());
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(remine_store::Db::open_sqlite_dir(dir.path()).await.unwrap());
-    let state = AppState {
-        users: Users::new(store.clone(), chrono::Duration::hours(1)),
-        recipes: Recipes::new(
-            store.clone(),
-            Users::new(store.clone(), chrono::Duration::hours(1)),
-            Vec::new(),
-        ),
-        store,
-        plant: None,
-        writer: None,
-        live: LiveValues::none(),
-        site: "metrics test".into(),
-        stats: vec![adapter.clone() as Arc<dyn DeviceStatsSource>],
-        control: None,
-        alarms: None,
-    };
+    let f = common::Fixture::new().await;
+    let mut state = f.state.clone();
+    state.stats = vec![adapter.clone() as Arc<dyn DeviceStatsSource>];
     for _ in 0..200 {
         if adapter.status()[0].connected {
             break;
@@ -223,25 +208,7 @@ async fn metrics_of_a_polling_modbus_adapter_parse_and_grow() {
 
 #[tokio::test]
 async fn without_a_plant_the_metrics_are_only_help_and_type() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(remine_store::Db::open_sqlite_dir(dir.path()).await.unwrap());
-    let state = AppState {
-        users: Users::new(store.clone(), chrono::Duration::hours(1)),
-        recipes: Recipes::new(
-            store.clone(),
-            Users::new(store.clone(), chrono::Duration::hours(1)),
-            Vec::new(),
-        ),
-        store,
-        plant: None,
-        writer: None,
-        live: LiveValues::none(),
-        site: "no plant".into(),
-        stats: Vec::new(),
-        control: None,
-        alarms: None,
-    };
-    let (_, samples) = scrape(&state).await;
+    let f = common::Fixture::new().await;
+    let (_, samples) = scrape(&f.state).await;
     assert!(samples.is_empty(), "{samples:?}");
 }

@@ -4,25 +4,20 @@
 
 #![allow(clippy::unwrap_used)]
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
-use remine_api::{AppState, app};
-use remine_domain::ports::{LotStore, Store};
+use axum::http::StatusCode;
+use remine_domain::ports::LotStore;
 use remine_domain::{
     AuditEvent, Chemistry, ContentSource, CountryCode, Element, GenealogyEdge, Kilograms, Lot,
     LotFields, LotId, LotKind, Passport, PassportFields, PassportForm, PassportId, ProductKind,
-    Role, UnitType, Username,
+    UnitType, Username,
 };
-use remine_mes::{Actor, LiveValues, Recipes, Users};
 use serde_json::{Value, json};
-use std::sync::Arc;
-use tower::ServiceExt;
+
+mod common;
 
 struct Fixture {
-    state: AppState,
+    api: common::Fixture,
     token: String,
-    _dir: tempfile::TempDir,
 }
 
 fn kg(v: f64) -> Kilograms {
@@ -148,76 +143,16 @@ async fn record_plant(store: &dyn LotStore) {
     }
 }
 
+/// The plant of `record_plant`, and vera (viewer) logged in.
 async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let db = remine_store::Db::open_sqlite_dir(dir.path()).await.unwrap();
-    let store: Arc<dyn Store> = Arc::new(db);
-    let users = Users::new(store.clone(), chrono::Duration::hours(1));
-    users
-        .add(
-            &Actor::system(),
-            &Username::parse("vera").unwrap(),
-            Role::Viewer,
-            "a-long-password",
-        )
-        .await
-        .unwrap();
-    record_plant(store.as_ref()).await;
-    let state = AppState {
-        recipes: Recipes::new(
-            store.clone(),
-            users.clone(),
-            remine_recipes::shipped_catalogues(),
-        ),
-        store,
-        users,
-        plant: None,
-        writer: None,
-        live: LiveValues::none(),
-        site: "test plant".into(),
-        stats: Vec::new(),
-        control: None,
-        alarms: None,
-    };
-    let mut f = Fixture {
-        state,
-        token: String::new(),
-        _dir: dir,
-    };
-    let (status, body) = call(
-        &f,
-        "POST",
-        "/api/v1/session",
-        Some(json!({"user": "vera", "password": "a-long-password"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    f.token = body["token"].as_str().unwrap().to_string();
-    f
+    let api = common::Fixture::new().await;
+    record_plant(api.store().as_ref()).await;
+    let token = api.login("vera").await;
+    Fixture { api, token }
 }
 
 async fn call(f: &Fixture, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(header::AUTHORIZATION, format!("Bearer {}", f.token));
-    let req = match body {
-        Some(b) => req
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(b.to_string()))
-            .unwrap(),
-        None => {
-            req = req.header(header::ACCEPT, "application/json");
-            req.body(Body::empty()).unwrap()
-        }
-    };
-    let res = app(f.state.clone()).oneshot(req).await.unwrap();
-    let status = res.status();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    f.api.call(method, uri, Some(&f.token), body).await
 }
 
 fn num(v: &Value) -> f64 {
@@ -236,11 +171,7 @@ fn check_kg(v: &Value, expected: f64) {
     assert!((num(v) - expected).abs() < 1e-9, "{v} != {expected}");
 }
 
-fn check_error(status: StatusCode, body: &Value, expected: StatusCode, fragment: &str) {
-    assert_eq!(status, expected, "{body}");
-    let message = body["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains(fragment), "'{message}' lacks '{fragment}'");
-}
+use common::check_error;
 
 #[tokio::test]
 async fn a_backward_trace_names_each_unit_passport_and_country_with_its_metal() {

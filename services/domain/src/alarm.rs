@@ -167,6 +167,17 @@ pub struct Condition {
 }
 
 impl Condition {
+    /// A condition known to be `active` (from the alarm history after a
+    /// restart): the next reading that disagrees starts its delay.
+    pub fn restored(active: bool) -> Condition {
+        Condition {
+            raw: active,
+            pending_since: None,
+            active,
+            last: None,
+        }
+    }
+
     pub fn is_active(&self) -> bool {
         self.active
     }
@@ -322,6 +333,32 @@ impl Default for AlarmState {
 }
 
 impl AlarmState {
+    /// The state an alarm was last recorded in, for a restart: returns it
+    /// with whether its condition was active. Acknowledgement, shelves and
+    /// out of service carry over; the condition beneath a shelve or out of
+    /// service is taken as normal and re-raised by the next readings (and
+    /// remembered while suppressed). Suppression by design is not restored:
+    /// the units' states decide it again at the first snapshot.
+    pub fn restored(status: &AlarmStatus) -> (AlarmState, bool) {
+        let (condition_active, unacknowledged) = match status {
+            AlarmStatus::Unacknowledged => (true, true),
+            AlarmStatus::Acknowledged => (true, false),
+            AlarmStatus::ReturnedUnacknowledged => (false, true),
+            _ => (false, false),
+        };
+        let status = match status {
+            AlarmStatus::Shelved { .. } | AlarmStatus::OutOfService => status.clone(),
+            AlarmStatus::SuppressedByDesign | AlarmStatus::Normal => AlarmStatus::Normal,
+            _ => status.clone(),
+        };
+        let state = AlarmState {
+            status,
+            condition_active,
+            unacknowledged,
+        };
+        (state, condition_active)
+    }
+
     pub fn status(&self) -> &AlarmStatus {
         &self.status
     }

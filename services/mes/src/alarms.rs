@@ -22,8 +22,10 @@
 //!   unshelve need the operator role (Operate); out of service needs a
 //!   supervisor (Approve). Each is appended to the history with its audit
 //!   event in one transaction; every refusal is audited too.
-//! - States live in memory: after a restart every alarm starts Normal and
-//!   the first snapshots raise what is abnormal again.
+//! - States live in memory and in the history: [`Alarms::resume`] starts
+//!   each alarm in its last recorded status (acknowledgement, shelve, out
+//!   of service carry over), and the first snapshots clear or raise what
+//!   changed while remine was down.
 
 use crate::control_config::ControlConfig;
 use crate::{Actor, LiveValues, MesError, Snapshot};
@@ -166,7 +168,75 @@ impl Alarms {
         live: &LiveValues,
     ) -> Alarms {
         let alarms = Alarms::new(config, log, audit);
-        let weak = Arc::downgrade(&alarms.inner);
+        alarms.follow(live);
+        alarms
+    }
+
+    /// [`Alarms::start`] after a restart: each alarm resumes the state its
+    /// last history entry records ([`Alarms::restore`]), so an acknowledged
+    /// alarm is not annunciated again and shelves and out of service hold.
+    pub async fn resume(
+        config: Arc<ControlConfig>,
+        log: Arc<dyn AlarmLog>,
+        audit: Arc<dyn Store>,
+        live: &LiveValues,
+    ) -> Result<Alarms, MesError> {
+        let alarms = Alarms::new(config, log, audit);
+        alarms.restore().await?;
+        alarms.follow(live);
+        Ok(alarms)
+    }
+
+    /// Sets each alarm to the status of its last recorded transition (see
+    /// [`AlarmState::restored`]); returns how many were not Normal.
+    #[tracing::instrument(skip_all)]
+    pub async fn restore(&self) -> Result<usize, MesError> {
+        let ids: Vec<String> = self
+            .inner
+            .config
+            .alarms
+            .iter()
+            .map(|a| a.id.clone())
+            .collect();
+        let mut last = HashMap::new();
+        for id in ids {
+            let query = AlarmQuery {
+                alarm: Some(id.clone()),
+                limit: 1,
+                ..AlarmQuery::default()
+            };
+            let newest = self.inner.log.alarm_history(&query).await?.pop();
+            if let Some((
+                _,
+                AlarmRecord {
+                    at,
+                    happening: AlarmHappening::Transition { to, .. },
+                    ..
+                },
+            )) = newest
+            {
+                last.insert(id, (to, at));
+            }
+        }
+        let mut board = self.inner.board.lock().await;
+        let mut restored = 0;
+        for e in board.entries.iter_mut() {
+            let Some((status, at)) = last.remove(&e.def.id) else {
+                continue;
+            };
+            let (state, active) = AlarmState::restored(&status);
+            if *state.status() != AlarmStatus::Normal {
+                restored += 1;
+            }
+            e.state = state;
+            e.condition = Condition::restored(active);
+            e.since = Some(at);
+        }
+        Ok(restored)
+    }
+
+    fn follow(&self, live: &LiveValues) {
+        let weak = Arc::downgrade(&self.inner);
         let mut rx = live.subscribe();
         tokio::spawn(async move {
             while rx.changed().await.is_ok() {
@@ -178,7 +248,6 @@ impl Alarms {
                 }
             }
         });
-        alarms
     }
 
     /// The history entries as they are appended.

@@ -68,7 +68,9 @@ struct Line {
     writer: GuardedWriter,
     control: LineControl,
     alarms: Alarms,
-    _live: LiveValues,
+    config: Arc<ControlConfig>,
+    db: Arc<remine_store::Db>,
+    live: LiveValues,
     lots: std::sync::atomic::AtomicUsize,
 }
 
@@ -167,7 +169,7 @@ async fn line_with(control: &str, hydromet: bool) -> Line {
         recipes,
     );
     control.watch(&live);
-    let alarms = Alarms::start(config, db, store.clone(), &live);
+    let alarms = Alarms::start(config.clone(), db.clone(), store.clone(), &live);
     let l = Line {
         sim,
         _dir: dir,
@@ -176,7 +178,9 @@ async fn line_with(control: &str, hydromet: bool) -> Line {
         writer,
         control,
         alarms,
-        _live: live,
+        config,
+        db,
+        live,
         lots: Default::default(),
     };
     let mut wanted = vec!["Discharge/Station1/State", "Mechanical/Shredder/State"];
@@ -373,6 +377,18 @@ impl Line {
             .find(|a| a.id == alarm)
             .unwrap()
             .status
+    }
+
+    async fn history_len(&self) -> i64 {
+        let h = self
+            .alarms
+            .history(&AlarmQuery {
+                limit: 1,
+                ..AlarmQuery::default()
+            })
+            .await
+            .unwrap();
+        h.last().map_or(0, |(seq, _)| *seq)
     }
 
     async fn alarm_becomes(&self, alarm: &str, want: AlarmStatus) {
@@ -876,6 +892,92 @@ async fn acknowledge_and_shelve_need_a_role_a_reason_and_keep_to_the_maximum() {
         .await
         .unwrap();
     assert!(critical.iter().all(|(_, r)| r.alarm != id), "{critical:?}");
+}
+
+#[tokio::test]
+async fn after_a_restart_alarms_resume_acknowledged_shelved_and_out_of_service() {
+    let l = line().await;
+    let hot = "DIS-S1-CELL-HI";
+    l.sim
+        .inject(Fault::new(FaultKind::Spike {
+            line: LineId::Discharge,
+            signal: "station1.max_cell_temperature".into(),
+            value: 56.0,
+        }))
+        .unwrap();
+    l.alarm_becomes(hot, AlarmStatus::Unacknowledged).await;
+    l.alarms
+        .acknowledge(&olga(), &[hot.to_string()], "fan checked")
+        .await
+        .unwrap();
+    l.alarms
+        .set_out_of_service(&sam(), "MECH-O2-HI", true, "analyser swap")
+        .await
+        .unwrap();
+    l.alarms
+        .shelve(
+            &olga(),
+            "DIS-S2-CELL-HI",
+            Shelve::For(Span::minutes(30)),
+            "probe loose",
+        )
+        .await
+        .unwrap();
+
+    // remine restarts: a new alarm system on the same history and plant.
+    let seq_before = l.history_len().await;
+    let restarted = Alarms::resume(l.config.clone(), l.db.clone(), l.store.clone(), &l.live)
+        .await
+        .unwrap();
+    let status = async |id: &str| {
+        restarted
+            .list()
+            .await
+            .into_iter()
+            .find(|a| a.id == id)
+            .unwrap()
+            .status
+    };
+    // Let it see a good many snapshots of the still-hot station.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        status(hot).await,
+        AlarmStatus::Acknowledged,
+        "not annunciated again"
+    );
+    assert_eq!(status("MECH-O2-HI").await, AlarmStatus::OutOfService);
+    assert!(matches!(
+        status("DIS-S2-CELL-HI").await,
+        AlarmStatus::Shelved { until: Some(_) }
+    ));
+    let again = l
+        .alarms
+        .history(&AlarmQuery {
+            alarm: Some(hot.into()),
+            limit: 100,
+            ..AlarmQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        again
+            .iter()
+            .filter(|(seq, _)| *seq > seq_before)
+            .all(|(_, r)| r.by.is_some()
+                || r.happening
+                    != AlarmHappening::Transition {
+                        from: AlarmStatus::Normal,
+                        to: AlarmStatus::Unacknowledged
+                    }),
+        "the restart raised {hot} again: {again:#?}"
+    );
+
+    // What cleared while remine was down returns to normal at the first look.
+    l.sim.clear_all();
+    l.until(&format!("{hot} to return to normal"), async || {
+        status(hot).await == AlarmStatus::Normal
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -1,10 +1,12 @@
 //! Connecting to a plant: adapters from tag maps, routed behind one PlantIo,
 //! with the guarded writer and the live-value publisher on top.
 
-use remine_domain::ports::{DeviceStatsSource, Store, TagIo};
+use remine_domain::ports::{DeviceStatsSource, HistoryStore, Store, TagIo};
+use remine_historian::{Historian, HistorianConfig};
 use remine_mes::{GuardedWriter, LiveValues, PlantIo};
 use remine_modbus::{ModbusAdapter, ModbusConfig};
 use remine_opcua::{OpcUaAdapter, OpcUaConfig};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,7 +54,7 @@ pub fn connect(
 /// Line control and the alarm system of a connected plant, from its
 /// control file (checked against the plant's tags first): permissive
 /// timers and alarms follow the live values from now on.
-pub fn control(
+pub async fn control(
     config: remine_mes::ControlConfig,
     plant: &Plant,
     store: Arc<dyn Store>,
@@ -69,6 +71,28 @@ pub fn control(
         recipes,
     );
     control.watch(&plant.live);
-    let alarms = remine_mes::Alarms::start(config, log, store, &plant.live);
+    let alarms = remine_mes::Alarms::resume(config, log, store, &plant.live).await?;
     Ok((control, alarms))
+}
+
+/// Starts the historian on `store` with its spool in `spool_dir`, recording
+/// every snapshot of the plant's live values (the same scan the HMI sees;
+/// the historian's per-tag deadband and maximum interval decide what is
+/// kept). Batches left in the spool by an earlier run are written first.
+pub fn record_history(
+    plant: &Plant,
+    store: Arc<dyn HistoryStore>,
+    spool_dir: &Path,
+    config: HistorianConfig,
+) -> anyhow::Result<Historian> {
+    let historian = Historian::start(store, spool_dir, config)?;
+    let recorder = historian.clone();
+    let mut rx = plant.live.subscribe();
+    tokio::spawn(async move {
+        while rx.changed().await.is_ok() {
+            let snapshot = rx.borrow_and_update().clone();
+            recorder.record(&snapshot.readings).await;
+        }
+    });
+    Ok(historian)
 }

@@ -36,6 +36,7 @@ const DISCHARGE_MAP: &str = include_str!("../../demo/plant-discharge.toml");
 const MECHANICAL_MAP: &str = include_str!("../../demo/plant-mechanical.toml");
 const HYDROMET_MAP: &str = include_str!("../../demo/plant-hydromet.toml");
 const CONTROL: &str = include_str!("../../demo/control.toml");
+use super::HISTORIAN_SPOOL_DIR;
 const DEMO_DB_FILE: &str = "demo.db";
 const STATIONS: usize = 4;
 
@@ -78,6 +79,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "demo/plant-hydromet.toml",
     )?];
     let plant = plant::connect(modbus, opcua, dyn_store.clone(), Duration::from_millis(200))?;
+    let historian = plant::record_history(
+        &plant,
+        store.clone(),
+        &args.db.data.join(HISTORIAN_SPOOL_DIR),
+        remine_historian::HistorianConfig::default(),
+    )?;
 
     let users = Users::new(dyn_store.clone(), chrono::Duration::hours(12));
     let mut credentials = Vec::new();
@@ -104,7 +111,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         dyn_store.clone(),
         store.clone(),
         recipes.clone(),
-    )?;
+    ).await?;
     let state = AppState {
         control: Some(control),
         alarms: Some(alarms),
@@ -116,6 +123,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         live: plant.live.clone(),
         site: "remine demo plant (simulated)".into(),
         stats: plant.stats.clone(),
+        history: Some(store.clone()),
     };
     let addr = listener.local_addr()?;
     let http = tokio::spawn(async move { axum::serve(listener, remine_api::app(state)).await });
@@ -168,6 +176,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         sim.shutdown().await;
         return Ok(ExitCode::FAILURE);
     }
+    historian.flush().await;
     sim.shutdown().await;
     store.close().await;
     println!("remine demo stopped");

@@ -17,6 +17,9 @@ use std::process::ExitCode;
 
 /// The database file `serve` and the admin commands use in --data.
 pub const PLANT_DB_FILE: &str = "remine.db";
+/// The historian's spool directory under the data directory: batches wait
+/// here while the database is unavailable.
+pub const HISTORIAN_SPOOL_DIR: &str = "historian-spool";
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {

@@ -16,11 +16,12 @@
 //! plant's is services/remine/demo/control.toml.
 //! `serve` creates no users: add them with `remine user add`.
 
-use super::PLANT_DB_FILE;
+use super::{HISTORIAN_SPOOL_DIR, PLANT_DB_FILE};
 use crate::cli::{DbArgs, ServeArgs};
 use crate::{plant, server, storage};
 use anyhow::Context;
 use remine_api::AppState;
+use remine_domain::ports::HistoryStore;
 use remine_mes::{ControlConfig, LiveValues, Recipes, Users};
 use remine_modbus::ModbusConfig;
 use remine_opcua::OpcUaConfig;
@@ -211,10 +212,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     let (control, alarms) = match (control, &connected) {
         (Some(c), Some(p)) => {
-            let (control, alarms) = plant::control(c, p, store.clone(), db, recipes.clone())?;
+            let (control, alarms) = plant::control(c, p, store.clone(), db.clone(), recipes.clone()).await?;
             (Some(control), Some(alarms))
         }
         _ => (None, None),
+    };
+    let historian_config = remine_historian::HistorianConfig::default();
+    let historian = match &connected {
+        Some(p) => Some(plant::record_history(
+            p,
+            db.clone(),
+            &db_args.data.join(HISTORIAN_SPOOL_DIR),
+            historian_config,
+        )?),
+        None => None,
     };
     let state = AppState {
         control,
@@ -235,6 +246,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .as_ref()
             .map(|p| p.stats.clone())
             .unwrap_or_default(),
+        history: historian.as_ref().map(|_| db.clone() as Arc<dyn HistoryStore>),
     };
     println!(
         "serving {} on http://{}/",
@@ -245,5 +257,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_graceful_shutdown(server::stop_signal(None))
         .await
         .context("HTTP server failed")?;
+    if let Some(h) = historian {
+        h.flush().await;
+    }
     Ok(ExitCode::SUCCESS)
 }
