@@ -18,64 +18,31 @@ use remine_domain::ports::TagIo;
 use remine_domain::{BadReason, Quality, TagName, TagReading, TagValue};
 use remine_opcua::{MethodRef, OpcUaAdapter, OpcUaConfig};
 use remine_plc_common::test_support::wait_for;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use remine_testkit::python::{ScriptPeer, python_or_skip};
+use std::path::Path;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 /// The namespace of the script's nodes.
 const NS: &str = "urn:remine:peer";
 /// The user the script knows.
 const USER: &str = "operator";
-/// How long the script may take to start serving (imports and key included).
-const READY_LIMIT: Duration = Duration::from_secs(30);
-/// How long one command to the script may take.
-const REPLY_LIMIT: Duration = Duration::from_secs(5);
 
 // ---- the Python peer ------------------------------------------------------
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+/// The peer script as a child process; dropping it kills the process.
+struct Peer(ScriptPeer);
 
-/// The venv's python, or `None` when no venv is there.
-fn venv_python() -> Option<PathBuf> {
-    let from_env = std::env::var_os("REMINE_VENV").map(|v| PathBuf::from(v).join("bin/python"));
-    let in_target = workspace_root().join("target/venv/bin/python");
-    [from_env, Some(in_target)]
-        .into_iter()
-        .flatten()
-        .find(|p| p.is_file())
-}
-
-/// The python to run the peer with; `None` (after a loud SKIP line) when
-/// there is none and the peers are not required.
-fn python_or_skip(test: &str) -> Option<PathBuf> {
-    let python = venv_python();
-    if python.is_none() {
-        let message = format!(
-            "SKIP: python venv with pymodbus/asyncua not found (run scripts/test), {test} not run"
-        );
-        assert!(
-            std::env::var("REMINE_REQUIRE_PEERS").as_deref() != Ok("1"),
-            "{message} (REMINE_REQUIRE_PEERS=1)"
-        );
-        eprintln!("{message}");
-        println!("{message}");
+impl std::ops::Deref for Peer {
+    type Target = ScriptPeer;
+    fn deref(&self) -> &ScriptPeer {
+        &self.0
     }
-    python
 }
 
-/// The asyncua server as a child process: its port, its stdin for commands
-/// and its stdout for replies. Dropping it kills the process.
-struct Peer {
-    port: u16,
-    child: Child,
-    stdin: ChildStdin,
-    stdout: Lines<BufReader<ChildStdout>>,
-    stderr: Arc<Mutex<String>>,
+impl std::ops::DerefMut for Peer {
+    fn deref_mut(&mut self) -> &mut ScriptPeer {
+        &mut self.0
+    }
 }
 
 impl Peer {
@@ -83,96 +50,24 @@ impl Peer {
     /// user, its certificate under `dir`, and waits for its `READY <port>`.
     async fn start(python: &Path, password: &str, dir: &Path) -> Peer {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/opcua_server.py");
-        let mut child = Command::new(python)
-            .arg("-u")
-            .arg(&script)
-            .arg("--password")
-            .arg(password)
-            .arg("--cert-dir")
-            .arg(dir.join("server-pki"))
-            // No __pycache__ left in the source tree.
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot run {} {}: {e}", python.display(), script.display())
-            });
-        let stdin = child.stdin.take().expect("piped stdin");
-        let stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut err = child.stderr.take().expect("piped stderr");
-        let sink = stderr.clone();
-        tokio::spawn(async move {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err.read(&mut buf).await {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .expect("stderr buffer")
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        let mut peer = Peer {
-            port: 0,
-            child,
-            stdin,
-            stdout,
-            stderr,
-        };
-        let ready = peer.line(READY_LIMIT, "READY").await;
-        peer.port = ready
-            .strip_prefix("READY ")
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| peer.fail(&format!("expected READY <port>, got {ready:?}")));
-        peer
-    }
-
-    fn endpoint(&self) -> String {
-        format!("opc.tcp://127.0.0.1:{}/", self.port)
-    }
-
-    /// Fails the test with `why` and everything the script wrote to stderr.
-    fn fail(&self, why: &str) -> ! {
-        panic!(
-            "asyncua peer: {why}\n--- its stderr\n{}",
-            self.stderr.lock().expect("stderr buffer")
+        Peer(
+            ScriptPeer::start(
+                python,
+                &script,
+                [
+                    std::ffi::OsString::from("--password"),
+                    password.into(),
+                    "--cert-dir".into(),
+                    dir.join("server-pki").into_os_string(),
+                ],
+                "asyncua peer",
+            )
+            .await,
         )
     }
 
-    async fn line(&mut self, within: Duration, waiting_for: &str) -> String {
-        match tokio::time::timeout(within, self.stdout.next_line()).await {
-            Ok(Ok(Some(line))) => line,
-            Ok(Ok(None)) => {
-                let status = self.child.try_wait();
-                self.fail(&format!(
-                    "exited ({status:?}) while we waited for {waiting_for}"
-                ))
-            }
-            Ok(Err(e)) => self.fail(&format!("cannot read its stdout: {e}")),
-            Err(_) => self.fail(&format!("no {waiting_for} within {within:?}")),
-        }
-    }
-
-    /// Sends one command and returns the reply without its `expect` prefix.
-    async fn ask(&mut self, command: &str, expect: &str) -> String {
-        if let Err(e) = self
-            .stdin
-            .write_all(format!("{command}\n").as_bytes())
-            .await
-        {
-            self.fail(&format!("cannot send {command:?}: {e}"));
-        }
-        let reply = self
-            .line(REPLY_LIMIT, &format!("the reply to {command:?}"))
-            .await;
-        match reply.strip_prefix(expect) {
-            Some(rest) => rest.trim().to_string(),
-            None => self.fail(&format!("{command:?} answered {reply:?}")),
-        }
+    fn endpoint(&self) -> String {
+        format!("opc.tcp://127.0.0.1:{}/", self.port())
     }
 
     /// Sets a variable (by browse name) in its own variant type.
@@ -200,15 +95,8 @@ impl Peer {
         self.ask("ns", "NS ").await
     }
 
-    /// Closes the script's stdin and waits for it to leave.
-    async fn stop(mut self) {
-        drop(self.stdin);
-        if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
-            .await
-            .is_err()
-        {
-            let _ = self.child.kill().await;
-        }
+    async fn stop(self) {
+        self.0.stop().await;
     }
 }
 

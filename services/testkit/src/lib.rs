@@ -15,7 +15,9 @@
 //!   away and bring it back on the same port;
 //! - [`shared_dir`]: the `../shared` folder beside the workspace, if present;
 //! - [`skip`]: the `SKIP: ...` line a test prints when it cannot run;
-//! - [`temp_dir`]: a temporary data directory removed on drop.
+//! - [`temp_dir`]: a temporary data directory removed on drop;
+//! - [`python`]: the Python protocol peers (pymodbus, asyncua) as child
+//!   processes, and the loud skip without their venv.
 //!
 //! When no PostgreSQL server binaries are installed, [`TempPostgres::start`]
 //! prints a `SKIP:` line and returns `None`; with `REMINE_REQUIRE_POSTGRES=1`
@@ -30,6 +32,7 @@
 //! ```
 
 mod postgres;
+pub mod python;
 
 pub use postgres::{StopMode, TempPostgres};
 
@@ -56,6 +59,11 @@ pub enum TestkitError {
     Port(std::io::Error),
     #[error("PostgreSQL did not start after {attempts} attempts; last log lines:\n{log}")]
     NoStart { attempts: u32, log: String },
+}
+
+/// The workspace's root folder (where the top Cargo.toml is).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// The `shared` folder beside the workspace root (`/work/shared` when the

@@ -13,7 +13,8 @@
 //! the tests print a loud SKIP line and pass, unless REMINE_REQUIRE_PEERS=1.
 
 use remine_sim::{DEMO_PASSWORD, DEMO_USER, RunningPlant, SimConfig, start};
-use std::path::{Path, PathBuf};
+use remine_testkit::python::python_or_skip;
+use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
@@ -27,33 +28,6 @@ const STATIONS: usize = 4;
 
 fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The venv's python, or `None` when no venv is there.
-fn venv_python() -> Option<PathBuf> {
-    let from_env = std::env::var_os("REMINE_VENV").map(|v| PathBuf::from(v).join("bin/python"));
-    let in_target = manifest_dir().join("../../target/venv/bin/python");
-    [from_env, Some(in_target)]
-        .into_iter()
-        .flatten()
-        .find(|p| p.is_file())
-}
-
-/// The python to run peers with; `None` (after a loud SKIP line) when there
-/// is none and the peers are not required.
-fn python_or_skip(test: &str) -> Option<PathBuf> {
-    let python = venv_python();
-    if python.is_none() {
-        let message = format!(
-            "SKIP: python venv with pymodbus/asyncua not found (run scripts/test), {test} not run"
-        );
-        assert!(
-            std::env::var("REMINE_REQUIRE_PEERS").as_deref() != Ok("1"),
-            "{message} (REMINE_REQUIRE_PEERS=1)"
-        );
-        eprintln!("{message}");
-    }
-    python
 }
 
 /// A running plant and the temporary directory of its certificates.
