@@ -185,3 +185,21 @@ fn the_same_commands_work_on_postgresql() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("intact: 1 entries"), "{out}");
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly_with_the_commands_exit_code() {
+    // `remine recipe lint recipes | head -0`: the reader is gone before
+    // remine writes.
+    let recipes = concat!(env!("CARGO_MANIFEST_DIR"), "/../recipes");
+    let mut child = std::process::Command::new(remine_system_tests::remine_bin())
+        .args(["recipe", "lint", recipes])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}

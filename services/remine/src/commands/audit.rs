@@ -10,7 +10,7 @@ pub async fn verify(db: &DbArgs) -> anyhow::Result<ExitCode> {
     let store = storage::open(db, PLANT_DB_FILE).await?;
     match store.verify().await? {
         Ok(n) => {
-            println!("audit trail intact: {n} entries verified");
+            super::emit(format_args!("audit trail intact: {n} entries verified"))?;
             Ok(ExitCode::SUCCESS)
         }
         Err(broken) => {

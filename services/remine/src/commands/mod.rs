@@ -21,6 +21,20 @@ pub const PLANT_DB_FILE: &str = "remine.db";
 /// here while the database is unavailable.
 pub const HISTORIAN_SPOOL_DIR: &str = "historian-spool";
 
+/// Writes `text` and a newline to standard output. A reader that went away
+/// (`remine trace LOT | head`) ends the output quietly, not with a panic;
+/// the command's work goes on and its exit code stands.
+pub fn emit(text: impl std::fmt::Display) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::anyhow!("cannot write to standard output: {e}"))
+        }
+        _ => Ok(()),
+    }
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Demo(args) => demo::run(args).await,

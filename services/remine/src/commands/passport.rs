@@ -39,22 +39,25 @@ pub async fn import(
         {
             Ok(lot) => {
                 accepted += 1;
-                println!(
+                super::emit(format_args!(
                     "accepted {source}: {} as lot {}",
                     unit.passport.id(),
                     lot.id()
-                );
+                ))?;
                 for w in &unit.warnings {
-                    println!("  warning: {w}");
+                    super::emit(format_args!("  warning: {w}"))?;
                 }
             }
             Err(e) => refused.push(format!("{source}: {e}")),
         }
     }
     for r in &refused {
-        println!("refused {r}");
+        super::emit(format_args!("refused {r}"))?;
     }
-    println!("{accepted} accepted, {} refused", refused.len());
+    super::emit(format_args!(
+        "{accepted} accepted, {} refused",
+        refused.len()
+    ))?;
     Ok(if refused.is_empty() {
         ExitCode::SUCCESS
     } else {

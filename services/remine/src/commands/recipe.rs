@@ -14,7 +14,7 @@ use std::sync::Arc;
 /// Lints a folder; exit 1 when anything is wrong.
 pub fn lint(dir: &Path) -> anyhow::Result<ExitCode> {
     let report = remine_recipes::lint_dir(dir, &remine_recipes::shipped_catalogues());
-    println!("{report}");
+    super::emit(&report)?;
     Ok(if report.is_clean() {
         ExitCode::SUCCESS
     } else {
@@ -27,19 +27,19 @@ pub fn diff(old: &Path, new: &Path) -> anyhow::Result<ExitCode> {
     let a = remine_recipes::read_recipe(old)?;
     let b = remine_recipes::read_recipe(new)?;
     if a.key() != b.key() {
-        println!(
+        super::emit(format_args!(
             "note: comparing {} ({}) with {} ({})",
             old.display(),
             a.key(),
             new.display(),
             b.key()
-        );
+        ))?;
     }
     let changes = remine_domain::recipe::diff(&a, &b);
     if changes.is_empty() {
-        println!("no parameter differs");
+        super::emit(format_args!("no parameter differs"))?;
     } else {
-        print!("{}", remine_recipes::render_diff(&changes));
+        super::emit(remine_recipes::render_diff(&changes).trim_end())?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -56,7 +56,7 @@ pub async fn import(
         Ok(r) => r,
         Err(problems) => {
             for p in &problems {
-                println!("{p}");
+                super::emit(&p)?;
             }
             anyhow::bail!(
                 "{} not imported: {} problem(s); nothing was stored",
@@ -89,12 +89,12 @@ pub async fn import(
         .create_draft(&actor, recipe, reason)
         .await
         .with_context(|| format!("{}", file.display()))?;
-    println!(
+    super::emit(format_args!(
         "draft {} {} created from {} by {}",
         record.key(),
         record.version,
         file.display(),
         record.created_by
-    );
+    ))?;
     Ok(ExitCode::SUCCESS)
 }

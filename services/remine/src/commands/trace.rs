@@ -32,7 +32,7 @@ pub async fn run(args: &TraceArgs) -> anyhow::Result<ExitCode> {
             backward_table(&t)
         }
     };
-    println!("{text}");
+    super::emit(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 
