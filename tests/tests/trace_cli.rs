@@ -6,83 +6,10 @@
 #![allow(clippy::unwrap_used)]
 
 use remine_domain::ports::LotStore;
-use remine_domain::{
-    AuditEvent, Chemistry, ContentSource, CountryCode, Element, GenealogyEdge, Kilograms, Lot,
-    LotFields, LotId, LotKind, Passport, PassportFields, PassportForm, PassportId, ProductKind,
-    UnitType, Username,
-};
+use remine_domain::{Chemistry, Element, LotKind, ProductKind};
 use remine_system_tests::run;
+use remine_testkit::lots::{audit, edge, lot, receive};
 use serde_json::Value;
-
-fn kg(v: f64) -> Kilograms {
-    Kilograms::new(v).unwrap()
-}
-
-fn audit(target: &str) -> AuditEvent {
-    AuditEvent {
-        actor: Username::system(),
-        action: "lot.produce".into(),
-        target: target.into(),
-        old: None,
-        new: None,
-        reason: "test".into(),
-    }
-}
-
-fn lot(id: &str, kind: LotKind, mass: f64, els: &[(Element, f64)]) -> Lot {
-    lot_from(id, kind, mass, els, None, None)
-}
-
-fn lot_from(
-    id: &str,
-    kind: LotKind,
-    mass: f64,
-    els: &[(Element, f64)],
-    passport: Option<PassportId>,
-    country: Option<CountryCode>,
-) -> Lot {
-    Lot::new(LotFields {
-        id: LotId::parse(id).unwrap(),
-        kind,
-        mass: kg(mass),
-        elements: els.iter().map(|(e, m)| (*e, kg(*m))).collect(),
-        content_source: ContentSource::Declared,
-        created_at: chrono::Utc::now(),
-        passport,
-        country_of_collection: country,
-    })
-    .unwrap()
-}
-
-fn edge(from: &str, to: &str, mass: f64) -> GenealogyEdge {
-    GenealogyEdge {
-        from: LotId::parse(from).unwrap(),
-        to: LotId::parse(to).unwrap(),
-        mass: kg(mass),
-    }
-}
-
-async fn receive(store: &dyn LotStore, id: &str, els: &[(Element, f64)], country: &str) {
-    let pid = PassportId::urn(&format!("urn:test:{id}")).unwrap();
-    let country = CountryCode::parse(country).unwrap();
-    let passport = Passport::new(PassportFields {
-        id: pid.clone(),
-        form: PassportForm::Declared,
-        serial: None,
-        manufacturer: None,
-        chemistry: Some(Chemistry::Nmc811),
-        unit_type: UnitType::Pack,
-        mass: kg(100.0),
-        declared: Some(els.iter().map(|(e, m)| (*e, kg(*m))).collect()),
-        state_of_health_pct: None,
-        country_of_collection: Some(country.clone()),
-        gbt: None,
-        warnings: Vec::new(),
-    })
-    .unwrap();
-    let unit = lot_from(id, LotKind::InputUnit, 100.0, els, Some(pid), Some(country));
-    store.receive(&passport, &unit, audit(id)).await.unwrap();
-}
 
 /// Two packs make black mass BM1, leached in L1 and crystallised to NI1;
 /// returns the data directory.
@@ -92,8 +19,8 @@ fn seeded() -> tempfile::TempDir {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let db = remine_store::Db::open_sqlite_dir(dir.path()).await.unwrap();
-        receive(&db, "P1", &[(Ni, 30.0), (Co, 4.0), (Li, 3.0)], "DE").await;
-        receive(&db, "P2", &[(Ni, 10.0), (Co, 4.0), (Li, 1.0)], "CZ").await;
+        receive(&db, "P1", 100.0, &[(Ni, 30.0), (Co, 4.0), (Li, 3.0)], "DE").await;
+        receive(&db, "P2", 100.0, &[(Ni, 10.0), (Co, 4.0), (Li, 1.0)], "CZ").await;
         let steps = [
             (
                 lot(

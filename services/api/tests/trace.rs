@@ -6,11 +6,8 @@
 
 use axum::http::StatusCode;
 use remine_domain::ports::LotStore;
-use remine_domain::{
-    AuditEvent, Chemistry, ContentSource, CountryCode, Element, GenealogyEdge, Kilograms, Lot,
-    LotFields, LotId, LotKind, Passport, PassportFields, PassportForm, PassportId, ProductKind,
-    UnitType, Username,
-};
+use remine_domain::{Chemistry, Element, LotKind, ProductKind};
+use remine_testkit::lots::{audit, edge, lot, receive};
 use serde_json::{Value, json};
 
 mod common;
@@ -18,76 +15,6 @@ mod common;
 struct Fixture {
     api: common::Fixture,
     token: String,
-}
-
-fn kg(v: f64) -> Kilograms {
-    Kilograms::new(v).unwrap()
-}
-
-fn audit(target: &str) -> AuditEvent {
-    AuditEvent {
-        actor: Username::system(),
-        action: "lot.produce".into(),
-        target: target.into(),
-        old: None,
-        new: None,
-        reason: "test".into(),
-    }
-}
-
-fn lot(id: &str, kind: LotKind, mass: f64, els: &[(Element, f64)]) -> Lot {
-    lot_with(id, kind, mass, els, None, None)
-}
-
-fn lot_with(
-    id: &str,
-    kind: LotKind,
-    mass: f64,
-    els: &[(Element, f64)],
-    passport: Option<PassportId>,
-    country: Option<CountryCode>,
-) -> Lot {
-    Lot::new(LotFields {
-        id: LotId::parse(id).unwrap(),
-        kind,
-        mass: kg(mass),
-        elements: els.iter().map(|(e, m)| (*e, kg(*m))).collect(),
-        content_source: ContentSource::Declared,
-        created_at: chrono::Utc::now(),
-        passport,
-        country_of_collection: country,
-    })
-    .unwrap()
-}
-
-fn edge(from: &str, to: &str, mass: f64) -> GenealogyEdge {
-    GenealogyEdge {
-        from: LotId::parse(from).unwrap(),
-        to: LotId::parse(to).unwrap(),
-        mass: kg(mass),
-    }
-}
-
-async fn receive(store: &dyn LotStore, id: &str, mass: f64, els: &[(Element, f64)], c: &str) {
-    let pid = PassportId::urn(&format!("urn:test:{id}")).unwrap();
-    let country = CountryCode::parse(c).unwrap();
-    let passport = Passport::new(PassportFields {
-        id: pid.clone(),
-        form: PassportForm::Declared,
-        serial: None,
-        manufacturer: None,
-        chemistry: Some(Chemistry::Nmc811),
-        unit_type: UnitType::Pack,
-        mass: kg(mass),
-        declared: Some(els.iter().map(|(e, m)| (*e, kg(*m))).collect()),
-        state_of_health_pct: None,
-        country_of_collection: Some(country.clone()),
-        gbt: None,
-        warnings: Vec::new(),
-    })
-    .unwrap();
-    let unit = lot_with(id, LotKind::InputUnit, mass, els, Some(pid), Some(country));
-    store.receive(&passport, &unit, audit(id)).await.unwrap();
 }
 
 /// P1 and P2 make BM1; BM1 is split between L1 and L2; L1 also takes P3;
