@@ -13,7 +13,8 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use remine_domain::{
-    Action, Assay, Element, Kilograms, LotId, MassFraction, MassMethod, MeasuredMass, StockEvent,
+    Action, Assay, Element, Kilograms, LotId, LotKind, MassFraction, MassMethod, MeasuredMass,
+    Step, StockEvent,
 };
 use remine_mes::{Accounting, LotAccounting};
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,35 @@ pub fn routes() -> Router<AppState> {
         .route("/lots/{id}/measurement", post(weigh))
         .route("/lots/{id}/assays", post(assay))
         .route("/lots/{id}/stock-events", post(stock_event))
+        .route("/lots/{id}/split", post(split))
+        .route("/lots/blend", post(blend))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PortionDto {
+    /// The new lot's id (split) or the lot a portion is taken from (blend).
+    pub lot: String,
+    pub mass_kg: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SplitDto {
+    pub parts: Vec<PortionDto>,
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BlendDto {
+    /// The new lot's id and kind (a lot kind code, as `GET /lots` shows).
+    pub id: String,
+    pub kind: String,
+    pub portions: Vec<PortionDto>,
+    #[serde(default)]
+    pub reason: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -252,4 +282,64 @@ async fn stock_event(
             seq: Some(seq),
         }),
     ))
+}
+
+/// Parses `[{lot, massKg}]`, naming the entry at fault.
+fn portions(list: &[PortionDto], field: &str) -> Result<Vec<(LotId, Kilograms)>, ApiError> {
+    list.iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let id = LotId::parse(&p.lot).map_err(|e| bad(&format!("{field}[{i}].lot"), e))?;
+            let mass =
+                Kilograms::new(p.mass_kg).map_err(|e| bad(&format!("{field}[{i}].massKg"), e))?;
+            Ok((id, mass))
+        })
+        .collect()
+}
+
+/// The lots a step made, as `GET /lots/{id}` shows them.
+fn made(step: &Step) -> Json<Value> {
+    let lots: Vec<Value> = step
+        .outputs()
+        .iter()
+        .map(|(lot, edges)| {
+            json!({
+                "lot": crate::dto::LotDto::from(lot),
+                "inputs": edges.iter().map(|e| json!({"lot": e.from.as_str(), "massKg": e.mass.kg()})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Json(json!({ "step": step.kind().name(), "lots": lots }))
+}
+
+/// `POST /lots/{id}/split` (operator, a reason): the parts are new lots of
+/// the same kind, each with its share of the lot's element masses.
+async fn split(
+    State(s): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<SplitDto>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let source = lot_id(&id)?;
+    let parts = portions(&req.parts, "parts")?;
+    let step = accounting(&s)
+        .split(&auth.actor, &source, &parts, &req.reason)
+        .await?;
+    Ok((StatusCode::CREATED, made(&step)))
+}
+
+/// `POST /lots/blend` (operator, a reason): a new lot from portions of
+/// others, carrying the sum of their element masses.
+async fn blend(
+    State(s): State<AppState>,
+    auth: Authenticated,
+    ApiJson(req): ApiJson<BlendDto>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = LotId::parse(&req.id).map_err(|e| bad("id", e))?;
+    let kind = LotKind::parse_code(&req.kind).map_err(|e| bad("kind", e))?;
+    let portions = portions(&req.portions, "portions")?;
+    let step = accounting(&s)
+        .blend(&auth.actor, &id, kind, &portions, &req.reason)
+        .await?;
+    Ok((StatusCode::CREATED, made(&step)))
 }

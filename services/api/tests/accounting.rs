@@ -12,7 +12,7 @@ use remine_domain::{
 use serde_json::{Value, json};
 
 mod common;
-use common::Fixture;
+use common::{Fixture, check_error};
 
 /// A store with black-mass lot BM-NMC-1 (800 kg, 160 kg Ni estimated).
 async fn fixture() -> Fixture {
@@ -254,4 +254,118 @@ async fn the_balance_of_a_year_reports_recovery_tests_and_closures() {
     );
     let (s, _) = call(&f, "GET", "/api/v1/balance", "vera", None).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_split_makes_parts_that_carry_the_lots_content_and_is_all_or_nothing() {
+    let f = fixture().await;
+    let (s, b) = call(
+        &f,
+        "POST",
+        "/api/v1/lots/BM-NMC-1/split",
+        "otto",
+        Some(json!({"parts": [{"lot": "BM-NMC-1A", "massKg": 300.0}, {"lot": "BM-NMC-1B", "massKg": 500.0}],
+                    "reason": "two leach charges"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(b["step"], "split");
+    let ni = |i: usize| b["lots"][i]["lot"]["elementsKg"]["Ni"].as_f64().unwrap();
+    assert_eq!(ni(0), 60.0);
+    assert_eq!(ni(0) + ni(1), 160.0, "the parts hold all the lot's nickel");
+    assert_eq!(b["lots"][1]["inputs"][0]["lot"], "BM-NMC-1");
+
+    // The lot is used up: a second split is refused and stores nothing.
+    let (s, b) = call(
+        &f,
+        "POST",
+        "/api/v1/lots/BM-NMC-1/split",
+        "otto",
+        Some(json!({"parts": [{"lot": "BM-NMC-1C", "massKg": 1.0}, {"lot": "BM-NMC-1D", "massKg": 1.0}],
+                    "reason": "again"})),
+    )
+    .await;
+    check_error(s, &b, StatusCode::BAD_REQUEST, "it has 0 kg in stock");
+    let (s, _) = call(&f, "GET", "/api/v1/lots/BM-NMC-1C", "vera", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_blend_sums_its_portions_and_needs_the_role_and_a_reason() {
+    let f = fixture().await;
+    call(
+        &f,
+        "POST",
+        "/api/v1/lots/BM-NMC-1/split",
+        "otto",
+        Some(
+            json!({"parts": [{"lot": "A", "massKg": 400.0}, {"lot": "B", "massKg": 400.0}],
+                    "reason": "halves"}),
+        ),
+    )
+    .await;
+    let body = json!({"id": "LEACH-1", "kind": "leach-batch",
+                      "portions": [{"lot": "A", "massKg": 100.0}, {"lot": "B", "massKg": 300.0}],
+                      "reason": "charge 1"});
+    let (s, b) = call(&f, "POST", "/api/v1/lots/blend", "vera", Some(body.clone())).await;
+    check_error(s, &b, StatusCode::FORBIDDEN, "viewer");
+    let mut no_reason = body.clone();
+    no_reason["reason"] = json!("");
+    let (s, b) = call(&f, "POST", "/api/v1/lots/blend", "otto", Some(no_reason)).await;
+    check_error(s, &b, StatusCode::FORBIDDEN, "a blend needs a reason");
+    let (s, b) = call(&f, "POST", "/api/v1/lots/blend", "otto", Some(body)).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let lot = &b["lots"][0]["lot"];
+    assert_eq!(lot["massKg"], 400.0);
+    assert_eq!(lot["elementsKg"]["Ni"], 80.0);
+    assert_eq!(lot["kind"], "leach-batch");
+    let (_, audit) = call(&f, "GET", "/api/v1/audit?limit=50", "sue", None).await;
+    let actions: Vec<String> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} {} {}", e["actor"], e["action"], e["target"]))
+        .collect();
+    for want in [
+        "\"vera\" \"lot.blend.refused\" \"LEACH-1\"",
+        "\"otto\" \"lot.blend\" \"LEACH-1\"",
+        "\"otto\" \"lot.split\" \"BM-NMC-1\"",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == want),
+            "no '{want}' in {actions:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn bad_split_and_blend_requests_name_the_field() {
+    let f = fixture().await;
+    for (uri, body, fragment) in [
+        (
+            "/api/v1/lots/BM-NMC-1/split",
+            json!({"parts": [{"lot": "A", "massKg": -1.0}, {"lot": "B", "massKg": 1.0}], "reason": "x"}),
+            "parts[0].massKg",
+        ),
+        (
+            "/api/v1/lots/BM-NMC-1/split",
+            json!({"parts": [{"lot": "", "massKg": 1.0}, {"lot": "B", "massKg": 1.0}], "reason": "x"}),
+            "parts[0].lot",
+        ),
+        (
+            "/api/v1/lots/blend",
+            json!({"id": "X", "kind": "soup", "portions": [], "reason": "x"}),
+            "kind",
+        ),
+        (
+            "/api/v1/lots/blend",
+            json!({"id": "X", "kind": "residue", "portions": [{"lot": "NOPE", "massKg": 1.0}, {"lot": "BM-NMC-1", "massKg": 1.0}], "reason": "x"}),
+            "lot NOPE",
+        ),
+    ] {
+        let (s, b) = call(&f, "POST", uri, "otto", Some(body)).await;
+        assert!(s.is_client_error(), "{uri}: {s} {b}");
+        let message = b["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(fragment), "'{message}' lacks '{fragment}'");
+    }
 }

@@ -49,6 +49,7 @@ mod history;
 mod identity;
 mod interlock;
 mod lot;
+mod movement;
 mod passport;
 pub mod ports;
 mod quantity;
@@ -77,6 +78,7 @@ pub use interlock::{
 pub use lot::{
     Genealogy, GenealogyEdge, Lot, LotFields, LotId, LotKind, ProductKind, SideFraction,
 };
+pub use movement::{Step, StepKind, blend, split};
 pub use passport::{
     ContentSource, CountryCode, ElementContent, GbtCode, Passport, PassportFields, PassportForm,
     PassportId, UnitType,

@@ -152,6 +152,12 @@ pub trait LotStore: Send + Sync {
         audit: AuditEvent,
     ) -> Result<(), StoreError>;
 
+    /// Records a whole step (a split, a blend, a production of several
+    /// lots) in one transaction: every new lot with its edges, or nothing.
+    /// Refuses what [`LotStore::produce`] refuses, and inputs the step takes
+    /// more of, summed over its outputs, than they have in stock.
+    async fn record_step(&self, step: &crate::Step, audit: AuditEvent) -> Result<(), StoreError>;
+
     async fn lot(&self, id: &LotId) -> Result<Option<Lot>, StoreError>;
 
     /// All lots, oldest first.

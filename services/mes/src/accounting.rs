@@ -9,8 +9,8 @@
 use crate::{Actor, MesError};
 use remine_domain::ports::{Store, StoreError};
 use remine_domain::{
-    Action, Assay, AuditEvent, Element, Lot, LotId, MassFraction, MeasuredMass, StockEvent,
-    Uncertain, combine_assays,
+    Action, Assay, AuditEvent, Element, Kilograms, Lot, LotId, LotKind, MassFraction, MeasuredMass,
+    Step, StockEvent, Uncertain, combine_assays,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -159,6 +159,91 @@ impl Accounting {
         Ok(self.store.record_stock_event(lot, event, audit).await?)
     }
 
+    /// A lot and what it has left in stock.
+    async fn with_stock(&self, id: &LotId) -> Result<(Lot, Kilograms), MesError> {
+        let lot = self
+            .store
+            .lot(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("lot {id}")))?;
+        let stock = Kilograms::new(self.store.stock(id).await?.max(0.0))?;
+        Ok((lot, stock))
+    }
+
+    async fn record(
+        &self,
+        actor: &Actor,
+        step: Step,
+        target: &str,
+        reason: &str,
+    ) -> Result<Step, MesError> {
+        let new = step
+            .outputs()
+            .iter()
+            .map(|(lot, edges)| {
+                let from: Vec<String> = edges
+                    .iter()
+                    .map(|e| format!("{} {}", e.from, e.mass))
+                    .collect();
+                format!("{} {} from {}", lot.id(), lot.mass(), from.join(" + "))
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let audit = AuditEvent {
+            actor: actor.user.clone(),
+            action: format!("lot.{}", step.kind().name()),
+            target: target.to_string(),
+            old: None,
+            new: Some(new),
+            reason: reason.trim().to_string(),
+        };
+        self.store.record_step(&step, audit).await?;
+        Ok(step)
+    }
+
+    /// Splits lot `source` into new lots of the given ids and masses, each
+    /// carrying its share of the lot's element masses; the rest stays in
+    /// stock. All parts are stored or none. Needs a reason.
+    #[tracing::instrument(skip(self, actor, parts, reason), fields(user = %actor.user, lot = %source))]
+    pub async fn split(
+        &self,
+        actor: &Actor,
+        source: &LotId,
+        parts: &[(LotId, Kilograms)],
+        reason: &str,
+    ) -> Result<Step, MesError> {
+        self.authorise(actor, "lot.split", source).await?;
+        needs_reason(reason, "a split")?;
+        let (lot, stock) = self.with_stock(source).await?;
+        let step = remine_domain::split(&lot, stock, parts, chrono::Utc::now())?;
+        self.record(actor, step, source.as_str(), reason).await
+    }
+
+    /// Blends portions of lots (a lot id and the kg taken) into a new lot
+    /// `id` of `kind`, which carries the sum of the portions' element
+    /// masses. Needs a reason.
+    #[tracing::instrument(skip(self, actor, portions, reason), fields(user = %actor.user, lot = %id))]
+    pub async fn blend(
+        &self,
+        actor: &Actor,
+        id: &LotId,
+        kind: LotKind,
+        portions: &[(LotId, Kilograms)],
+        reason: &str,
+    ) -> Result<Step, MesError> {
+        self.authorise(actor, "lot.blend", id).await?;
+        needs_reason(reason, "a blend")?;
+        let mut known = Vec::with_capacity(portions.len());
+        for (lot, take) in portions {
+            let (lot, stock) = self.with_stock(lot).await?;
+            known.push((lot, *take, stock));
+        }
+        let refs: Vec<(&Lot, Kilograms, Kilograms)> =
+            known.iter().map(|(l, t, s)| (l, *t, *s)).collect();
+        let step = remine_domain::blend(id.clone(), kind, &refs, chrono::Utc::now())?;
+        self.record(actor, step, id.as_str(), reason).await
+    }
+
     /// The lot with its weighing, assays (and their combination per
     /// element), stock events and stock.
     pub async fn lot(&self, id: &LotId) -> Result<LotAccounting, MesError> {
@@ -191,6 +276,13 @@ impl Accounting {
             combined,
         })
     }
+}
+
+fn needs_reason(reason: &str, what: &str) -> Result<(), MesError> {
+    if reason.trim().is_empty() {
+        return Err(MesError::NotAllowed(format!("{what} needs a reason")));
+    }
+    Ok(())
 }
 
 fn or_default(reason: &str, default: &str) -> String {

@@ -13,7 +13,7 @@ use remine_domain::ports::{LotStore, StoreError};
 use remine_domain::{
     AuditEvent, Chemistry, ContentSource, CountryCode, DomainError, ElementMasses, GbtCode,
     Genealogy, GenealogyEdge, Lot, LotFields, LotId, LotKind, Passport, PassportFields,
-    PassportForm, PassportId, UnitType,
+    PassportForm, PassportId, Step, UnitType,
 };
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
@@ -46,6 +46,21 @@ impl LotStore for Db {
     ) -> Result<(), StoreError> {
         let mut w = self.begin_write().await?;
         let outcome = produce_in(&mut w, lot, inputs).await;
+        w.finish(outcome, audit).await.map(drop)
+    }
+
+    #[tracing::instrument(skip_all, fields(step = step.kind().name(), lots = step.outputs().len()))]
+    async fn record_step(&self, step: &Step, audit: AuditEvent) -> Result<(), StoreError> {
+        let mut w = self.begin_write().await?;
+        let mut outcome = Ok(());
+        // One after the other in the transaction: each output sees the
+        // stock the ones before it took.
+        for (lot, inputs) in step.outputs() {
+            outcome = produce_in(&mut w, lot, inputs).await;
+            if outcome.is_err() {
+                break;
+            }
+        }
         w.finish(outcome, audit).await.map(drop)
     }
 

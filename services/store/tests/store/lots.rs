@@ -353,4 +353,84 @@ on_both_backends!(
     a_chain_of_productions_keeps_its_genealogy,
     lots_come_oldest_first_and_ties_in_recording_order,
     unknown_ids_read_as_nothing,
+    a_split_is_stored_whole_with_one_audit_entry,
+    a_step_whose_parts_together_exceed_the_stock_stores_nothing,
+    a_step_failing_at_its_last_lot_stores_none_of_it,
 );
+
+/// IN-1 (500 kg) split into halves A and B, recorded as one step.
+fn halves(db_lot: &remine_domain::Lot, a: f64, b: f64) -> remine_domain::Step {
+    remine_domain::split(
+        db_lot,
+        kg(500.0),
+        &[(id("A"), kg(a)), (id("B"), kg(b))],
+        at(20),
+    )
+    .unwrap()
+}
+
+async fn a_split_is_stored_whole_with_one_audit_entry(db: Db) {
+    two_inputs(&db).await;
+    let in1 = db.lot(&id("IN-1")).await.unwrap().unwrap();
+    db.record_step(&halves(&in1, 200.0, 300.0), event("lot.split", "IN-1"))
+        .await
+        .unwrap();
+    assert_eq!(db.lot(&id("A")).await.unwrap().unwrap().mass(), kg(200.0));
+    assert_eq!(db.lot(&id("B")).await.unwrap().unwrap().mass(), kg(300.0));
+    assert_eq!(
+        db.edges().await.unwrap(),
+        [edge("IN-1", "A", 200.0), edge("IN-1", "B", 300.0)]
+    );
+    assert_eq!(
+        db.entries(0, 10).await.unwrap().len(),
+        3,
+        "one entry for the step"
+    );
+}
+
+async fn a_step_whose_parts_together_exceed_the_stock_stores_nothing(db: Db) {
+    two_inputs(&db).await;
+    // Each part fits the 500 kg alone; together they take 550 kg. (The
+    // domain's split refuses this too; the store must not rely on it.)
+    let a = lot("A", LotKind::InputUnit, 300.0, at(20));
+    let b = lot("B", LotKind::InputUnit, 250.0, at(20));
+    let step = remine_domain::Step::new(
+        remine_domain::StepKind::Split,
+        vec![
+            (a, vec![edge("IN-1", "A", 300.0)]),
+            (b, vec![edge("IN-1", "B", 250.0)]),
+        ],
+    )
+    .unwrap();
+    let refused = db.record_step(&step, event("lot.split", "IN-1")).await;
+    assert_eq!(
+        refused,
+        Err(StoreError::Conflict(
+            "input lot IN-1 has 200 kg in stock; lot B asks for 250 kg of it".into()
+        ))
+    );
+    assert_eq!(db.lot(&id("A")).await.unwrap(), None);
+    assert_eq!(db.edges().await.unwrap(), []);
+    assert_eq!(db.entries(0, 10).await.unwrap().len(), 2);
+}
+
+async fn a_step_failing_at_its_last_lot_stores_none_of_it(db: Db) {
+    two_inputs(&db).await;
+    let in1 = db.lot(&id("IN-1")).await.unwrap().unwrap();
+    let step = halves(&in1, 100.0, 100.0);
+    // B already exists: the step's second lot is refused, so A must go too.
+    db.produce(
+        &lot("B", LotKind::Residue, 1.0, at(5)),
+        &[],
+        event("lot.produce", "B"),
+    )
+    .await
+    .unwrap();
+    let refused = db.record_step(&step, event("lot.split", "IN-1")).await;
+    assert_eq!(
+        refused,
+        Err(StoreError::Conflict("lot B already exists".into()))
+    );
+    assert_eq!(db.lot(&id("A")).await.unwrap(), None);
+    assert_eq!(db.edges().await.unwrap(), []);
+}
