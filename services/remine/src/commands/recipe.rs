@@ -56,7 +56,7 @@ pub async fn import(
         Ok(r) => r,
         Err(problems) => {
             for p in &problems {
-                super::emit(&p)?;
+                super::emit(p)?;
             }
             anyhow::bail!(
                 "{} not imported: {} problem(s); nothing was stored",
