@@ -21,6 +21,7 @@
 use remine_domain::ports::TagIo;
 use remine_domain::{Quality, TagName};
 use remine_modbus::{ModbusAdapter, ModbusConfig};
+use remine_testkit::bench::{cpu_seconds, median};
 use std::future::{Ready, ready};
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -172,25 +173,6 @@ impl Drop for Peer {
 }
 
 // ---- measuring ----------------------------------------------------------------
-
-/// CPU seconds this process has used (all threads).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 fn tag_map(addr: SocketAddr, tags: u32, poll_ms: u32) -> ModbusConfig {
     let mut toml = format!(

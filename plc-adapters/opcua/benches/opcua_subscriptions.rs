@@ -33,6 +33,7 @@ use opcua::types::{
 use remine_domain::ports::{DeviceStatsSource, TagIo};
 use remine_domain::{Quality, TagName};
 use remine_opcua::{OpcUaAdapter, OpcUaConfig};
+use remine_testkit::bench::{cpu_seconds, median};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -199,28 +200,10 @@ impl Drop for Peer {
 
 // ---- measuring ----------------------------------------------------------------
 
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 async fn cpu_percent(window: Duration) -> f64 {
     let (c0, t0) = (cpu_seconds(), Instant::now());
     tokio::time::sleep(window).await;
     100.0 * (cpu_seconds() - c0) / t0.elapsed().as_secs_f64()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn tag_names() -> Vec<TagName> {

@@ -37,6 +37,7 @@ use remine_domain::{
 };
 use remine_store::Db;
 use remine_testkit::TempPostgres;
+use remine_testkit::bench::median;
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Row};
 use std::collections::HashMap;
@@ -294,15 +295,6 @@ fn generate() -> Bench<Year> {
         edges: b.edges,
         nickel_products,
     })
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() {
-        f64::NAN
-    } else {
-        v[v.len() / 2]
-    }
 }
 
 fn percentile(mut v: Vec<f64>, p: f64) -> f64 {

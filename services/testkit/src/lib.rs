@@ -16,6 +16,7 @@
 //! - [`shared_dir`]: the `../shared` folder beside the workspace, if present;
 //! - [`skip`]: the `SKIP: ...` line a test prints when it cannot run;
 //! - [`temp_dir`]: a temporary data directory removed on drop;
+//! - [`bench`]: process CPU time and medians, for benchmarks;
 //! - [`lots`]: small lot graphs written through the store's ports;
 //! - [`python`]: the Python protocol peers (pymodbus, asyncua) as child
 //!   processes, and the loud skip without their venv.
@@ -32,6 +33,7 @@
 //! }
 //! ```
 
+pub mod bench;
 pub mod lots;
 mod postgres;
 pub mod python;

@@ -23,38 +23,13 @@ use remine_sim::lines::hydromet::{HydrometLine, unit_vars};
 use remine_sim::lines::mechanical::MechanicalLine;
 use remine_sim::model::hydromet::HydroUnit;
 use remine_sim::{HYDROMET_NAMESPACE_URI, RunningPlant, SimConfig, start};
+use remine_testkit::bench::{cpu_seconds, median};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio_modbus::client::{Reader, Writer, tcp};
 use tokio_modbus::prelude::Slave;
 
 const SPEED: f64 = 100.0;
-
-/// CPU seconds this process has used (all threads).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which is in parentheses).
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the line; 12 and 13 here.
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / clock_ticks_per_second()
-}
-
-fn clock_ticks_per_second() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
 
 fn words(v: f32) -> [u16; 2] {
     let b = v.to_bits();
@@ -251,11 +226,6 @@ fn anchor_cpu_seconds(sim_s: f64) -> f64 {
     } else {
         t0.elapsed().as_secs_f64()
     }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn main() {
