@@ -243,3 +243,35 @@ pub fn chrome_capabilities(
     );
     caps
 }
+
+/// `remine demo` on free ports with its data in `data` (plus `extra`
+/// arguments), stopped after `duration` at the latest, once it serves its
+/// HMI; returns it with its HTTP address (`127.0.0.1:PORT`). Panics with
+/// the demo's output when it does not start within a minute.
+pub fn start_demo(data: &std::path::Path, extra: &[&str], duration: &str) -> (Running, String) {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let ports = [free_port(), free_port(), free_port()].map(|p| p.to_string());
+    let data = data.to_str().expect("a UTF-8 data path");
+    let mut args = vec!["demo", "--speed", "60", "--data", data];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[
+        "--listen",
+        &listen,
+        "--discharge-port",
+        &ports[0],
+        "--mechanical-port",
+        &ports[1],
+        "--hydromet-port",
+        &ports[2],
+        "--duration",
+        duration,
+    ]);
+    let mut demo = Running::start(&args);
+    assert!(
+        demo.wait_for_line("HMI: http://", Duration::from_secs(60))
+            .is_some(),
+        "the demo did not start its HMI; output: {:#?}",
+        demo.output()
+    );
+    (demo, listen)
+}

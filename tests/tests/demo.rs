@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use chrono::Datelike;
-use remine_system_tests::{Driver, Running, browser, chrome_capabilities, free_port};
+use remine_system_tests::{Driver, browser, chrome_capabilities, start_demo};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -34,44 +34,21 @@ async fn login(http: &reqwest::Client, base: &str, user: &str, password: &str) -
     body["token"].as_str().expect("token").to_string()
 }
 
+/// The year's rRM of `element` over all input streams' totals
+/// (schemas/recycling-report.schema.json).
 fn rate(report: &Value, element: &str) -> Option<f64> {
-    report["elements"]
+    report["streams"][0]["total"]["rows"]
         .as_array()?
         .iter()
-        .find(|e| e["element"] == element)?["rRmPct"]
+        .find(|e| e["element"] == element)?["rRM"]
         .as_f64()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_runs_packs_to_products_and_reports_plausible_recovery_rates() {
     let data = tempfile::tempdir().expect("temp dir");
-    let http_port = free_port();
-    let base = format!("http://127.0.0.1:{http_port}");
-    let ports = [free_port(), free_port(), free_port()].map(|p| p.to_string());
-    let listen = format!("127.0.0.1:{http_port}");
-    let mut demo = Running::start(&[
-        "demo",
-        "--speed",
-        "60",
-        "--data",
-        data.path().to_str().expect("utf-8 path"),
-        "--listen",
-        &listen,
-        "--discharge-port",
-        &ports[0],
-        "--mechanical-port",
-        &ports[1],
-        "--hydromet-port",
-        &ports[2],
-        "--duration",
-        "600s",
-    ]);
-    assert!(
-        demo.wait_for_line("HMI: http://", Duration::from_secs(60))
-            .is_some(),
-        "the demo did not start its HMI; output: {:#?}",
-        demo.output()
-    );
+    let (mut demo, listen) = start_demo(data.path(), &[], "600s");
+    let base = format!("http://{listen}");
     let lines = demo.output();
     let operator = password_of(&lines, "operator");
     let http = reqwest::Client::new();
@@ -109,7 +86,13 @@ async fn the_demo_runs_packs_to_products_and_reports_plausible_recovery_rates() 
             "{element} recovery {r} % is implausible: {report}"
         );
     }
-    assert!(report["inputUnits"].as_u64().unwrap_or(0) >= 2, "{report}");
+    assert!(
+        report["streams"][0]["total"]["inputUnits"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 2,
+        "{report}"
+    );
     assert!(
         demo.wait_for_line("recovery", Duration::from_secs(30))
             .is_some(),

@@ -1,9 +1,7 @@
 //! The JSON shapes of the API, converted from domain values at this edge.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use remine_domain::{
-    Access, ElementRecovery, Lot, Quality, RecoveryReport, TagInfo, TagReading, TagValue,
-};
+use remine_domain::{Access, Lot, Quality, TagInfo, TagReading, TagValue};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -166,69 +164,6 @@ pub struct LotDetailDto {
     pub lot: LotDto,
     pub inputs: Vec<EdgeDto>,
     pub outputs: Vec<EdgeDto>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TargetDto {
-    pub by_end_of: i32,
-    pub target_pct: f64,
-    pub met: bool,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ElementRecoveryDto {
-    pub element: String,
-    pub input_kg: f64,
-    pub output_kg: f64,
-    /// rRM in percent; null when the input holds none of the element.
-    pub r_rm_pct: Option<f64>,
-    pub sigma_pct: Option<f64>,
-    pub targets: Vec<TargetDto>,
-}
-
-impl From<&ElementRecovery> for ElementRecoveryDto {
-    fn from(r: &ElementRecovery) -> Self {
-        ElementRecoveryDto {
-            element: r.element.symbol().to_string(),
-            input_kg: r.input.kg(),
-            output_kg: r.output.kg(),
-            r_rm_pct: r.rate_pct,
-            sigma_pct: r.sigma_pct,
-            targets: r
-                .targets
-                .iter()
-                .map(|(t, met)| TargetDto {
-                    by_end_of: t.by_end_of,
-                    target_pct: t.pct,
-                    met: *met,
-                })
-                .collect(),
-        }
-    }
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RecoveryDto {
-    pub year: i32,
-    pub input_units: usize,
-    pub input_mass_kg: f64,
-    pub output_lots: usize,
-    pub elements: Vec<ElementRecoveryDto>,
-}
-
-impl From<&RecoveryReport> for RecoveryDto {
-    fn from(r: &RecoveryReport) -> Self {
-        RecoveryDto {
-            year: r.year,
-            input_units: r.input_units,
-            input_mass_kg: r.input_mass.kg(),
-            output_lots: r.output_lots,
-            elements: r.elements.iter().map(ElementRecoveryDto::from).collect(),
-        }
-    }
 }
 
 #[derive(Debug, Serialize)]

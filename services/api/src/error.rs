@@ -100,6 +100,15 @@ impl From<MesError> for ApiError {
             MesError::Tag(t) => t.into(),
             MesError::Store(s) => s.into(),
             MesError::Plant(m) => ApiError::Plant(m),
+            MesError::Report(r) => {
+                use remine_reporting::ReportError as R;
+                match r {
+                    R::NoData { .. } => ApiError::NotFound(r.to_string()),
+                    R::Store { source, .. } => source.into(),
+                    R::Invariant(_) | R::Write { .. } => ApiError::Internal(r.to_string()),
+                    _ => ApiError::BadRequest(r.to_string()),
+                }
+            }
             MesError::Internal(m) => ApiError::Internal(m),
         }
     }

@@ -44,16 +44,20 @@ mod accounting;
 mod auth;
 mod balance;
 mod control;
+mod deliveries;
 mod dto;
 mod error;
 mod history;
+mod hmi_demo;
 mod metrics;
 mod recipes;
+mod reports;
 mod routes;
 mod trace;
 
 pub use auth::Authenticated;
 pub use error::ApiError;
+pub use hmi_demo::{DemoFaults, SimulatorFaults};
 pub use routes::{AppState, app};
 pub use trace::{
     AllocatedDto, BackwardDto, ElementsKg, ForwardDto, KindTotalDto, RecallDto, TracedLotDto,

@@ -1,12 +1,12 @@
 //! The routes and their handlers.
 
-use crate::auth::SESSION_COOKIE;
+use crate::auth::{SESSION_COOKIE, csrf_token};
 use crate::dto::*;
 use crate::{ApiError, Authenticated};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
@@ -44,6 +44,8 @@ pub struct AppState {
     pub alarms: Option<remine_mes::Alarms>,
     /// The historian's storage, when a plant is connected.
     pub history: Option<Arc<dyn remine_domain::ports::HistoryStore>>,
+    /// The facility configuration reports are made with, when configured.
+    pub facility: Option<Arc<remine_reporting::FacilityConfig>>,
 }
 
 /// A JSON body whose rejection is an [`ApiError`], so malformed bodies get
@@ -71,7 +73,6 @@ pub fn app(state: AppState) -> Router {
         .route("/stream", get(stream))
         .route("/lots", get(lots))
         .route("/lots/{id}", get(lot))
-        .route("/reports/recovery", get(recovery))
         .route("/audit", get(audit))
         .route("/audit/verify", get(audit_verify))
         .merge(crate::recipes::routes())
@@ -80,12 +81,16 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::trace::routes())
         .merge(crate::control::routes())
         .merge(crate::history::routes())
+        .merge(crate::deliveries::routes())
+        .merge(crate::reports::routes())
+        .merge(crate::hmi_demo::routes())
         .fallback(|| async { ApiError::NotFound("no such API route".into()) });
     Router::new()
         .nest("/api/v1", api)
         .route("/metrics", get(metrics))
         .route("/", get(hmi_index))
         .route("/assets/{file}", get(hmi_asset))
+        .layer(axum::middleware::from_fn(crate::auth::csrf_guard))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -111,44 +116,86 @@ async fn metrics(State(s): State<AppState>) -> Response {
         .into_response()
 }
 
-fn session_cookie(token: &str, max_age_s: i64) -> Result<HeaderValue, ApiError> {
+/// Whether the request reached remine over TLS: remine itself serves plain
+/// HTTP, so TLS is a terminating proxy's, which says so in
+/// `X-Forwarded-Proto` (or `Forwarded: proto=https`).
+fn over_tls(headers: &HeaderMap) -> bool {
+    let says_https = |name: &str, needle: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.to_ascii_lowercase().contains(needle))
+    };
+    says_https("x-forwarded-proto", "https") || says_https("forwarded", "proto=https")
+}
+
+/// The session cookie: never readable by scripts (HttpOnly), never sent
+/// with a request another site starts (SameSite=Strict), and only over
+/// TLS when the page was served over TLS (Secure).
+fn session_cookie(token: &str, max_age_s: i64, secure: bool) -> Result<HeaderValue, ApiError> {
+    let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age_s}"
+        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age_s}{secure}"
     ))
     .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
+/// A session's answer with the CSRF token the HMI echoes in
+/// `X-Remine-CSRF` on state-changing requests.
+fn with_csrf(dto: SessionDto, session_token: &str) -> Result<Json<Value>, ApiError> {
+    let mut body = serde_json::to_value(dto).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if let Value::Object(map) = &mut body {
+        map.insert("csrfToken".into(), Value::from(csrf_token(session_token)));
+    }
+    Ok(Json(body))
+}
+
 async fn login(
     State(s): State<AppState>,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let session = s.users.login(&req.user, &req.password).await?;
     let ttl = (session.expires_at - chrono::Utc::now())
         .num_seconds()
         .max(0);
-    let cookie = session_cookie(&session.token, ttl)?;
+    let cookie = session_cookie(&session.token, ttl, over_tls(&headers))?;
+    let token = session.token.clone();
     let body = SessionDto {
         user: session.actor.user.to_string(),
         role: session.actor.role.name().into(),
         token: Some(session.token),
         expires_at: Some(time(session.expires_at)),
     };
-    Ok(([(SET_COOKIE, cookie)], Json(body)).into_response())
+    Ok(([(SET_COOKIE, cookie)], with_csrf(body, &token)?).into_response())
 }
 
-async fn whoami(auth: Authenticated) -> Json<SessionDto> {
-    Json(SessionDto {
+/// `GET /session`: who is calling; a cookie session (the HMI) also gets its
+/// CSRF token, a bearer client needs none.
+async fn whoami(headers: HeaderMap, auth: Authenticated) -> Result<Json<Value>, ApiError> {
+    let body = SessionDto {
         user: auth.actor.user.to_string(),
         role: auth.actor.role.name().into(),
         token: None,
         expires_at: None,
-    })
+    };
+    if crate::auth::bearer_token(&headers).is_some() {
+        return serde_json::to_value(body)
+            .map(Json)
+            .map_err(|e| ApiError::Internal(e.to_string()));
+    }
+    with_csrf(body, &auth.token)
 }
 
-async fn logout(State(s): State<AppState>, auth: Authenticated) -> Result<Response, ApiError> {
+async fn logout(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    auth: Authenticated,
+) -> Result<Response, ApiError> {
     s.users.logout(&auth.token).await?;
     Ok((
-        [(SET_COOKIE, session_cookie("", 0)?)],
+        [(SET_COOKIE, session_cookie("", 0, over_tls(&headers))?)],
         StatusCode::NO_CONTENT,
     )
         .into_response())
@@ -257,27 +304,6 @@ async fn lot(
 }
 
 #[derive(Debug, Deserialize)]
-struct YearQuery {
-    year: i32,
-}
-
-async fn recovery(
-    State(s): State<AppState>,
-    auth: Authenticated,
-    ApiQuery(q): ApiQuery<YearQuery>,
-) -> Result<Json<RecoveryDto>, ApiError> {
-    auth.require(Action::View)?;
-    if !(2000..=2100).contains(&q.year) {
-        return Err(ApiError::BadRequest(format!(
-            "year {} is out of range 2000-2100",
-            q.year
-        )));
-    }
-    let report = remine_mes::recovery_report(s.store.as_ref(), q.year).await?;
-    Ok(Json(RecoveryDto::from(&report)))
-}
-
-#[derive(Debug, Deserialize)]
 struct AuditQuery {
     #[serde(default)]
     after: i64,
@@ -330,12 +356,30 @@ async fn hmi_index() -> Response {
     hmi_asset(Path("index.html".into())).await
 }
 
+/// The HMI's content security policy: its own scripts, styles, images and
+/// API only (no inline script, no other origin: the plant is offline), and
+/// no framing by other pages (clickjacking).
+const HMI_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
 async fn hmi_asset(Path(file): Path<String>) -> Response {
     match remine_hmi::asset(&file) {
         Some(a) => (
             [
                 (CONTENT_TYPE, HeaderValue::from_static(a.content_type)),
                 (CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+                (
+                    HeaderName::from_static("content-security-policy"),
+                    HeaderValue::from_static(HMI_CSP),
+                ),
+                (
+                    HeaderName::from_static("x-content-type-options"),
+                    HeaderValue::from_static("nosniff"),
+                ),
+                (
+                    HeaderName::from_static("referrer-policy"),
+                    HeaderValue::from_static("no-referrer"),
+                ),
             ],
             a.bytes,
         )

@@ -220,7 +220,7 @@ async fn record_a_small_plant(store: &dyn LotStore) {
         ContentSource::Assayed,
     );
     store
-        .produce(&ni, &[edge("BM-1", "NI-1", 54.0)], audit("NI-1"))
+        .produce(&ni, &[edge("BM-1", "NI-1", 200.0)], audit("NI-1"))
         .await
         .unwrap();
 }
@@ -228,37 +228,53 @@ async fn record_a_small_plant(store: &dyn LotStore) {
 #[tokio::test]
 async fn the_recovery_report_is_computed_from_recorded_lots() {
     use chrono::Datelike;
-    let f = fixture().await;
+    let mut f = fixture().await;
     record_a_small_plant(f.state.store.as_ref()).await;
     let token = login(&f, "vera").await;
     let year = chrono::Utc::now().year();
-    let (s, b) = call(
-        &f,
-        "GET",
-        &format!("/api/v1/reports/recovery?year={year}"),
-        Some(&token),
-        None,
-    )
-    .await;
+    let uri = format!("/api/v1/reports/recovery?year={year}");
+    let (s, b) = call(&f, "GET", &uri, Some(&token), None).await;
+    check_error(
+        s,
+        &b,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "no facility configuration",
+    );
+    f.state.facility = Some(std::sync::Arc::new(
+        remine_reporting::FacilityConfig::from_toml(
+            include_str!("../../remine/demo/facility.toml"),
+            "facility.toml",
+        )
+        .unwrap(),
+    ));
+    let (s, b) = call(&f, "GET", &uri, Some(&token), None).await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    let ni = b["elements"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["element"] == "Ni")
-        .unwrap();
-    assert!((ni["rRmPct"].as_f64().unwrap() - 90.0).abs() < 1e-9, "{ni}");
+    let row = |e: &str| {
+        b["streams"][0]["total"]["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["element"] == e)
+            .unwrap()
+            .clone()
+    };
+    let ni = row("Ni");
+    assert!((ni["rRM"].as_f64().unwrap() - 90.0).abs() < 1e-9, "{ni}");
     assert_eq!(
         ni["targets"][0],
         json!({"byEndOf": 2027, "targetPct": 90.0, "met": true})
     );
-    let li = b["elements"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["element"] == "Li")
-        .unwrap();
-    assert_eq!(li["rRmPct"], json!(0.0));
+    assert_eq!(row("Li")["rRM"], json!(0.0));
+    let (s, b) = call(
+        &f,
+        "GET",
+        &format!("/api/v1/reports/recovery?year={}", year - 5),
+        Some(&token),
+        None,
+    )
+    .await;
+    check_error(s, &b, StatusCode::NOT_FOUND, "not_found", "no data for");
     let (s, b) = call(
         &f,
         "GET",

@@ -145,6 +145,7 @@ async fn fixture() -> Fixture {
         control: Some(control),
         alarms: Some(alarms),
         history: None,
+        facility: None,
     };
     let f = Fixture {
         state,

@@ -78,33 +78,45 @@ pub(crate) fn flows(row: &Row, value: impl Fn(usize) -> f64) -> Flows {
     f
 }
 
-/// Builds a closure from the flows and a variance function for gradients.
-pub(crate) fn closure(f: &Flows, mut variance: impl FnMut(&Gradient) -> f64) -> Closure {
-    let mut sd = |g: &Gradient| variance(g).max(0.0).sqrt();
+/// Builds a closure from the flows and a function that gives the
+/// variances of gradients (all of one closure at once).
+pub(crate) fn closure(f: &Flows, variances: impl FnOnce(&[Gradient]) -> Vec<f64>) -> Closure {
     let (i, o, s) = (f.inflow.0, f.outflow.0, f.stock.0);
     let mut imb = f.inflow.1.clone();
     imb.extend(f.outflow.1.iter().map(|&(v, c)| (v, -c)));
     imb.extend(f.stock.1.iter().map(|&(v, c)| (v, -c)));
-    let (pct, pct_sigma) = if i > 0.0 {
+    let mut gradients = vec![
+        f.inflow.1.clone(),
+        f.outflow.1.clone(),
+        f.stock.1.clone(),
+        imb,
+    ];
+    let pct = if i > 0.0 {
         let c = (o + s) / i;
         let mut g: Gradient = f.outflow.1.iter().map(|&(v, k)| (v, k / i)).collect();
         g.extend(f.stock.1.iter().map(|&(v, k)| (v, k / i)));
         g.extend(f.inflow.1.iter().map(|&(v, k)| (v, -c * k / i)));
-        (Some(100.0 * c), Some(100.0 * sd(&g)))
+        gradients.push(g);
+        Some(100.0 * c)
     } else {
-        (None, None)
+        None
     };
+    let sd: Vec<f64> = variances(&gradients)
+        .into_iter()
+        .map(|v| v.max(0.0).sqrt())
+        .collect();
+    let at = |k: usize| sd.get(k).copied().unwrap_or(f64::NAN);
     Closure {
         inflow: i,
-        inflow_sigma: sd(&f.inflow.1),
+        inflow_sigma: at(0),
         outflow: o,
-        outflow_sigma: sd(&f.outflow.1),
+        outflow_sigma: at(1),
         stock_change: s,
-        stock_change_sigma: sd(&f.stock.1),
+        stock_change_sigma: at(2),
         imbalance: i - o - s,
-        imbalance_sigma: sd(&imb),
+        imbalance_sigma: at(3),
         closure_pct: pct,
-        closure_sigma_pct: pct_sigma,
+        closure_sigma_pct: pct.map(|_| 100.0 * at(4)),
     }
 }
 
@@ -130,24 +142,28 @@ pub fn mass_balance(network: &Network) -> Vec<NodeBalance> {
             let closure = if unknown.is_empty() {
                 let value = |v: usize| network.vars[v].measured.as_ref().map_or(0.0, |m| m.value);
                 let f = flows(row, value);
-                Some(closure(&f, |g| {
-                    // Independent readings: merge repeats of a variable
-                    // (a shared assay) before squaring.
-                    let mut merged: Vec<(usize, f64)> = g.clone();
-                    merged.sort_by_key(|&(v, _)| v);
-                    let mut total = 0.0;
-                    let mut k = 0;
-                    while k < merged.len() {
-                        let v = merged[k].0;
-                        let mut c = 0.0;
-                        while k < merged.len() && merged[k].0 == v {
-                            c += merged[k].1;
-                            k += 1;
-                        }
-                        let s = network.vars[v].measured.as_ref().map_or(0.0, |m| m.sigma);
-                        total += (c * s).powi(2);
-                    }
-                    total
+                Some(closure(&f, |gs| {
+                    gs.iter()
+                        .map(|g| {
+                            // Independent readings: merge repeats of a variable
+                            // (a shared assay) before squaring.
+                            let mut merged: Vec<(usize, f64)> = g.clone();
+                            merged.sort_by_key(|&(v, _)| v);
+                            let mut total = 0.0;
+                            let mut k = 0;
+                            while k < merged.len() {
+                                let v = merged[k].0;
+                                let mut c = 0.0;
+                                while k < merged.len() && merged[k].0 == v {
+                                    c += merged[k].1;
+                                    k += 1;
+                                }
+                                let s = network.vars[v].measured.as_ref().map_or(0.0, |m| m.sigma);
+                                total += (c * s).powi(2);
+                            }
+                            total
+                        })
+                        .collect()
                 }))
             } else {
                 None

@@ -24,6 +24,9 @@ pub enum BalanceError {
     /// A stream named by an assay or an inventory that nobody declared.
     #[error("{by} names unknown stream '{stream}'")]
     UnknownStream { stream: String, by: String },
+    /// A factored assay that names a content factor nobody declared.
+    #[error("{by} names unknown content factor '{factor}'")]
+    UnknownFactor { factor: String, by: String },
     /// Two nodes or two streams of one name, or one assay given twice.
     #[error("{what} '{name}' is declared twice")]
     Duplicate { what: &'static str, name: String },
@@ -46,15 +49,27 @@ pub enum BalanceError {
     /// The linear algebra failed on a component (it should not on finite input).
     #[error("reconciliation of the balances around node '{node}' failed: {why}")]
     Numerical { node: String, why: String },
-    /// One connected set of balances is too large to solve densely: the
-    /// period links too many nodes through shared lots (cut it at stock).
+    /// Too many balances share unmeasured values (joined through them):
+    /// they are eliminated densely, so a larger set is refused.
     #[error(
-        "the balances around node '{node}' form one connected set of {equations} equations; \
-         at most {max} are solved at once (reconcile a shorter period, or cut the network at stock)"
+        "the balances around node '{node}' share unmeasured values across {equations} equations; \
+         at most {max} are eliminated at once (measure some of them, or reconcile a shorter period)"
     )]
     ComponentTooLarge {
         node: String,
         equations: usize,
+        max: usize,
+    },
+    /// The sparse factorisation of one connected set of balances would
+    /// need more memory than allowed.
+    #[error(
+        "the balances around node '{node}' ({equations} reduced equations) need a sparse factor \
+         of {entries} entries; at most {max} are allowed (reconcile a shorter period)"
+    )]
+    FactorTooLarge {
+        node: String,
+        equations: usize,
+        entries: usize,
         max: usize,
     },
 }

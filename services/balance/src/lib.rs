@@ -21,6 +21,16 @@
 //!   element an [`Assay`]: measured, unmeasured, free of the element, or the
 //!   same as another stream's (a portion of a lot carries the lot's assay,
 //!   one variable for all portions).
+//! - content factors ([`NetworkBuilder::factor`]): a booked content whose
+//!   error is shared by many streams (a chemistry estimate is wrong alike
+//!   for every unit of that chemistry) is [`Assay::Factored`]: the stream's
+//!   fraction is its booked fraction times the shared factor (one variable,
+//!   measured as 1 with the source's relative sigma) plus an independent
+//!   error of its own (measured as 0). Both terms are products of a mass
+//!   and one variable, so the bilinear machinery below carries them as it
+//!   carries assays; an assay downstream then corrects the factor for all
+//!   its streams at once instead of spreading over them as if each erred
+//!   alone.
 //!
 //! The balance of node n for the total is `sum_in m - sum_out m - (closing -
 //! opening) = 0`, and for an element `sum_in m x - sum_out m x - (closing -
@@ -51,7 +61,9 @@
 //! variance (`V - V A' M^+ A V`), otherwise just determinable (adjustment
 //! zero); an unknown is determinable when its unit vector lies in the row
 //! space of `J_u`, and its sigma comes from its linear dependence on the
-//! readings. Gross errors: the global test compares the weighted sum of
+//! readings (from one balance row that fixes it alone where there is one:
+//! any left inverse gives the same variance on the balances' solution set,
+//! and one row keeps it to a few terms). Gross errors: the global test compares the weighted sum of
 //! squared adjustments with the chi-square distribution of `rank(A)`
 //! degrees of freedom (statrs); the measurement test flags readings whose
 //! normalised adjustment `|a| / sigma(a)` exceeds the two-sided normal
@@ -63,9 +75,15 @@
 //! that signature (Narasimhan and Mah), summed over the components; it
 //! estimates the bias and its sigma.
 //!
-//! Dense linear algebra per component keeps this simple and fast for
-//! networks made of many campaign-sized components; one component of tens
-//! of thousands of equations would need a sparse factorisation instead.
+//! Element balances of a node whose streams all carry one assay (a lot
+//! split into portions) are that assay times its total balance and are
+//! not solved again. Unknowns are eliminated per cluster of rows that share
+//! them (densely; `max_component_equations` refuses a larger cluster). A
+//! component of up to `dense_equations` reduced equations is solved densely
+//! (nalgebra); a larger one, such as a plant year whose blends chain every
+//! lot, by faer's sparse Cholesky of `M` in a minimum-degree order, reused
+//! across linearisations (`max_factor_entries` refuses a factor too large
+//! for memory).
 //!
 //! ```
 //! use remine_balance::{Balances, Endpoint, NetworkBuilder, Options, Reading, reconcile};
@@ -86,6 +104,7 @@ mod balance;
 mod error;
 mod network;
 mod reconcile;
+mod sparse;
 
 pub use balance::{Closure, NodeBalance, mass_balance};
 pub use error::BalanceError;

@@ -154,6 +154,17 @@ pub enum Assay {
     /// The same material as another stream, so the same assay: a portion of
     /// a lot carries the lot's assay (named by stream).
     SameAs(String),
+    /// A booked content whose error is mostly shared with other streams:
+    /// the fraction is `fraction.value() * factor + e`, where `factor` is a
+    /// content factor declared by [`NetworkBuilder::factor`] (one variable
+    /// for every stream booked from the same source, measured as 1) and
+    /// `e` is this stream's own, independent error, measured as 0 with
+    /// `fraction.sigma()`. Units whose content comes from one chemistry
+    /// estimate share that estimate's error; this says so.
+    Factored {
+        fraction: Reading<MassFraction>,
+        factor: String,
+    },
 }
 
 /// What a node balances: the total mass and the listed elements.
@@ -227,6 +238,13 @@ pub enum Variable {
         quantity: Quantity,
         end: End,
     },
+    /// A content factor shared by the streams booked from one source
+    /// (dimensionless, measured as 1).
+    Factor { name: String },
+    /// The independent part of a factored content's error: the element's
+    /// mass fraction in the stream less the booked fraction times the
+    /// factor (measured as 0).
+    ContentError { stream: String, element: Element },
 }
 
 impl fmt::Display for Variable {
@@ -244,6 +262,10 @@ impl fmt::Display for Variable {
                     End::Closing => "closing",
                 };
                 write!(f, "{end} {quantity} inventory of '{node}'")
+            }
+            Variable::Factor { name } => write!(f, "content factor '{name}'"),
+            Variable::ContentError { stream, element } => {
+                write!(f, "own {element} content error of '{stream}'")
             }
         }
     }
@@ -279,6 +301,8 @@ pub struct NetworkBuilder {
     streams: Vec<StreamSpec>,
     assays: Vec<(String, Element, Assay)>,
     inventories: Vec<InventorySpec>,
+    /// (name, relative sigma, source).
+    factors: Vec<(String, f64, String)>,
 }
 
 impl NetworkBuilder {
@@ -310,6 +334,16 @@ impl NetworkBuilder {
             to,
             mass,
         });
+        self
+    }
+
+    /// A content factor: one variable, measured as 1 with `relative_sigma`,
+    /// that the contents of streams declared [`Assay::Factored`] with it
+    /// are multiplied by. `source` names what the contents were booked
+    /// from ("chemistry estimate NMC622 Ni"), as an instrument names a reading.
+    pub fn factor(&mut self, name: &str, relative_sigma: f64, source: &str) -> &mut Self {
+        self.factors
+            .push((name.to_string(), relative_sigma, source.to_string()));
         self
     }
 
@@ -355,8 +389,18 @@ pub(crate) struct Measured {
 pub(crate) struct Var {
     pub name: Variable,
     pub measured: Option<Measured>,
-    /// True for masses and inventories (kg), false for mass fractions.
-    pub is_mass: bool,
+    pub kind: VarKind,
+}
+
+/// What a variable measures, for starting values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VarKind {
+    /// Masses and inventories (kg).
+    Mass,
+    /// Mass fractions.
+    Fraction,
+    /// Content factors and content errors (around 1 and 0).
+    Correction,
 }
 
 /// One term of a balance row, signed: + for what enters, - for what leaves
@@ -366,6 +410,7 @@ pub(crate) enum Term {
     /// `sign * z[v]` (a stream mass in a total balance, an inventory).
     Linear { v: usize, sign: f64 },
     /// `sign * z[m] * z[x]` (a stream's element mass: mass times assay).
+    /// `sign` is +-1, or +- the booked fraction when `x` is a content factor.
     Product { m: usize, x: usize, sign: f64 },
 }
 
@@ -397,12 +442,26 @@ impl Row {
     }
 }
 
+/// How a stream's element fraction is made of variables.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum StreamAssay {
+    /// Free of the element.
+    Free,
+    /// One assay variable.
+    Var(usize),
+    /// `base * z[factor] + z[error]`.
+    Factored {
+        base: f64,
+        factor: usize,
+        error: usize,
+    },
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct StreamData {
     pub name: String,
     pub mass: usize,
-    /// `None` in the map's value: free of the element.
-    pub assays: BTreeMap<Element, Option<usize>>,
+    pub assays: BTreeMap<Element, StreamAssay>,
 }
 
 /// A checked flowsheet, ready to balance or reconcile.
@@ -509,7 +568,7 @@ impl Network {
                     sigma: r.sigma.kg(),
                     instrument: r.instrument.clone(),
                 }),
-                is_mass: true,
+                kind: VarKind::Mass,
             });
             streams.push(StreamData {
                 name: s.name.clone(),
@@ -517,6 +576,35 @@ impl Network {
                 assays: BTreeMap::new(),
             });
             ends.push((from, to));
+        }
+
+        // Content factors.
+        let mut factor_index: HashMap<&str, usize> = HashMap::new();
+        for (name, rel, source) in &b.factors {
+            positive_sigma(source, "relative sigma of a content factor", *rel)?;
+            if name.trim().is_empty() {
+                return Err(BalanceError::BadReading {
+                    instrument: source.clone(),
+                    what: "content factor name",
+                    rule: "not empty",
+                    value: format!("'{name}'"),
+                });
+            }
+            if factor_index.insert(name.as_str(), vars.len()).is_some() {
+                return Err(BalanceError::Duplicate {
+                    what: "content factor",
+                    name: name.clone(),
+                });
+            }
+            vars.push(Var {
+                name: Variable::Factor { name: name.clone() },
+                measured: Some(Measured {
+                    value: 1.0,
+                    sigma: *rel,
+                    instrument: source.clone(),
+                }),
+                kind: VarKind::Correction,
+            });
         }
 
         // Assays: first the streams' own (measured, unmeasured, free), then
@@ -552,9 +640,9 @@ impl Network {
                             sigma: r.sigma.value(),
                             instrument: r.instrument.clone(),
                         }),
-                        is_mass: false,
+                        kind: VarKind::Fraction,
                     });
-                    streams[s].assays.insert(e, Some(v));
+                    streams[s].assays.insert(e, StreamAssay::Var(v));
                 }
                 Assay::Unmeasured => {
                     let v = vars.len();
@@ -564,12 +652,41 @@ impl Network {
                             element: e,
                         },
                         measured: None,
-                        is_mass: false,
+                        kind: VarKind::Fraction,
                     });
-                    streams[s].assays.insert(e, Some(v));
+                    streams[s].assays.insert(e, StreamAssay::Var(v));
                 }
                 Assay::Free => {
-                    streams[s].assays.insert(e, None);
+                    streams[s].assays.insert(e, StreamAssay::Free);
+                }
+                Assay::Factored { fraction, factor } => {
+                    let f = *factor_index.get(factor.as_str()).ok_or_else(|| {
+                        BalanceError::UnknownFactor {
+                            factor: factor.clone(),
+                            by: format!("the {e} assay of '{}'", streams[s].name),
+                        }
+                    })?;
+                    let error = vars.len();
+                    vars.push(Var {
+                        name: Variable::ContentError {
+                            stream: streams[s].name.clone(),
+                            element: e,
+                        },
+                        measured: Some(Measured {
+                            value: 0.0,
+                            sigma: fraction.sigma.value(),
+                            instrument: fraction.instrument.clone(),
+                        }),
+                        kind: VarKind::Correction,
+                    });
+                    streams[s].assays.insert(
+                        e,
+                        StreamAssay::Factored {
+                            base: fraction.value.value(),
+                            factor: f,
+                            error,
+                        },
+                    );
                 }
                 Assay::SameAs(_) => {}
             }
@@ -601,8 +718,9 @@ impl Network {
                 }
                 at = o;
             }
-            if at != s {
-                let target = streams[at].assays.get(&e).copied().flatten();
+            if at != s
+                && let Some(target) = streams[at].assays.get(&e).copied()
+            {
                 streams[s].assays.insert(e, target);
             }
         }
@@ -645,7 +763,7 @@ impl Network {
                         sigma: r.sigma.kg(),
                         instrument: r.instrument.clone(),
                     }),
-                    is_mass: true,
+                    kind: VarKind::Mass,
                 });
                 vars.len() - 1
             };
@@ -719,6 +837,7 @@ impl Network {
             for e in elements {
                 let mut terms = Vec::new();
                 for &(s, sign) in &at_node[n] {
+                    let m = streams[s].mass;
                     match streams[s].assays.get(&e) {
                         None => {
                             return Err(BalanceError::MissingAssay {
@@ -727,15 +846,21 @@ impl Network {
                                 element: e.to_string(),
                             });
                         }
-                        Some(None) => {}
-                        Some(Some(x)) => terms.push((
-                            Term::Product {
-                                m: streams[s].mass,
-                                x: *x,
-                                sign,
-                            },
-                            flow(sign),
-                        )),
+                        Some(StreamAssay::Free) => {}
+                        Some(&StreamAssay::Var(x)) => {
+                            terms.push((Term::Product { m, x, sign }, flow(sign)));
+                        }
+                        Some(&StreamAssay::Factored {
+                            base,
+                            factor,
+                            error,
+                        }) => {
+                            if base > 0.0 {
+                                let sign = sign * base;
+                                terms.push((Term::Product { m, x: factor, sign }, flow(sign)));
+                            }
+                            terms.push((Term::Product { m, x: error, sign }, flow(sign)));
+                        }
                     }
                 }
                 terms.extend(stock_terms(Quantity::Element(e)));

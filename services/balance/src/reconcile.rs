@@ -4,12 +4,14 @@
 
 use crate::BalanceError;
 use crate::balance::{Closure, Gradient, NodeBalance, closure, flows};
-use crate::network::{Network, Term, Variable};
+use crate::network::{Network, StreamAssay, Term, VarKind, Variable};
+use crate::sparse::{SparseFactor, SparseFailure};
 use nalgebra::{DMatrix, SymmetricEigen};
 use rayon::prelude::*;
 use remine_domain::Element;
 use statrs::distribution::{ChiSquared, ContinuousCDF, Normal};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// How to reconcile. `Options::default()` suits plant data.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,10 +23,18 @@ pub struct Options {
     pub tolerance: f64,
     /// Significance of the gross-error tests (0.05: 95 %).
     pub alpha: f64,
-    /// The most balance equations one connected component may have: each
-    /// is solved densely (cubic in its size), so a larger one is refused
-    /// with an error naming it instead of running for hours.
+    /// The most reduced equations a connected component may have to be
+    /// solved densely (nalgebra); a larger one is factorised sparsely (faer).
+    pub dense_equations: usize,
+    /// The most balance equations that may share unmeasured values (joined
+    /// through them): they are eliminated densely, cubic in their number,
+    /// so a larger set is refused with an error naming it instead of
+    /// running for hours.
     pub max_component_equations: usize,
+    /// The most entries the sparse Cholesky factor of one component may
+    /// hold (8 bytes each, plus an index); a larger one is refused with an
+    /// error naming the component instead of exhausting memory.
+    pub max_factor_entries: usize,
 }
 
 impl Default for Options {
@@ -33,7 +43,9 @@ impl Default for Options {
             max_iterations: 50,
             tolerance: 1e-10,
             alpha: 0.05,
+            dense_equations: 400,
             max_component_equations: 4_000,
+            max_factor_entries: 60_000_000,
         }
     }
 }
@@ -203,21 +215,57 @@ impl Reconciliation<'_> {
         self.stream(stream).map(|s| &self.variables[s.mass])
     }
 
-    /// The assay variable of a stream (`None` if unknown or free of the element).
+    /// The assay variable of a stream (`None` if unknown, free of the
+    /// element, or factored: see [`Reconciliation::factored`]).
     pub fn assay(&self, stream: &str, element: Element) -> Option<&VarResult> {
-        let v = (*self.stream(stream)?.assays.get(&element)?)?;
-        Some(&self.variables[v])
+        match self.stream(stream)?.assays.get(&element)? {
+            StreamAssay::Var(v) => Some(&self.variables[*v]),
+            _ => None,
+        }
     }
 
-    /// The reconciled mass of `element` in `stream` (kg): mass times assay,
-    /// zero for a stream free of it, `None` if either is not determinable
-    /// or the stream declares no such assay.
+    /// For a stream whose content is factored ([`crate::Assay::Factored`]):
+    /// the booked fraction, the content factor and the stream's own error.
+    pub fn factored(
+        &self,
+        stream: &str,
+        element: Element,
+    ) -> Option<(f64, &VarResult, &VarResult)> {
+        match self.stream(stream)?.assays.get(&element)? {
+            StreamAssay::Factored {
+                base,
+                factor,
+                error,
+            } => Some((*base, &self.variables[*factor], &self.variables[*error])),
+            _ => None,
+        }
+    }
+
+    /// The reconciled mass fraction of `element` in `stream`: its assay,
+    /// or the booked fraction times the factor plus the stream's own
+    /// error; zero for a stream free of it; `None` if not determinable or
+    /// the stream declares no such assay.
+    pub fn fraction(&self, stream: &str, element: Element) -> Option<f64> {
+        match self.stream(stream)?.assays.get(&element)? {
+            StreamAssay::Free => Some(0.0),
+            StreamAssay::Var(x) => self.variables[*x].estimate,
+            StreamAssay::Factored {
+                base,
+                factor,
+                error,
+            } => Some(base * self.variables[*factor].estimate? + self.variables[*error].estimate?),
+        }
+    }
+
+    /// The reconciled mass of `element` in `stream` (kg): mass times
+    /// fraction, zero for a stream free of it, `None` if either is not
+    /// determinable or the stream declares no such assay.
     pub fn element_flow(&self, stream: &str, element: Element) -> Option<f64> {
         let s = self.stream(stream)?;
-        match s.assays.get(&element)? {
-            None => Some(0.0),
-            Some(x) => Some(self.variables[s.mass].estimate? * self.variables[*x].estimate?),
+        if s.assays.get(&element)? == &StreamAssay::Free {
+            return Some(0.0);
         }
+        Some(self.variables[s.mass].estimate? * self.fraction(stream, element)?)
     }
 }
 
@@ -227,21 +275,6 @@ pub fn reconcile<'n>(
     options: &Options,
 ) -> Result<Reconciliation<'n>, BalanceError> {
     let comps = components(network);
-    if let Some(big) = comps
-        .iter()
-        .find(|c| c.rows.len() > options.max_component_equations)
-    {
-        let node = big
-            .rows
-            .first()
-            .map(|&r| network.nodes[network.rows[r].node].clone())
-            .unwrap_or_default();
-        return Err(BalanceError::ComponentTooLarge {
-            node,
-            equations: big.rows.len(),
-            max: options.max_component_equations,
-        });
-    }
     let solved: Vec<Result<Solved, BalanceError>> = comps
         .par_iter()
         .map(|c| solve_component(network, c, options))
@@ -416,18 +449,34 @@ enum Slot {
     U(usize),
 }
 
+/// Rows that share unmeasured values (a connected set through them), with
+/// those values: the unknowns are eliminated cluster by cluster, since
+/// their Jacobian is block diagonal over the clusters.
+struct Cluster {
+    /// Component-local row indices.
+    rows: Vec<usize>,
+    /// Slots `U(j)` of the cluster's unknowns.
+    us: Vec<usize>,
+}
+
+/// One cluster's elimination at a point.
+struct Eliminated {
+    /// `du = pinv * rhs` over the cluster's rows (|us| x |rows|).
+    pinv: DMatrix<f64>,
+    /// For each unknown of the cluster: does the balance fix it?
+    determinable: Vec<bool>,
+    /// The left null space of the cluster's unknown columns (|rows| x q).
+    null: DMatrix<f64>,
+}
+
 /// The balances linearised at a point and reduced to the measured values.
 struct Linear {
     /// Residuals of the balance rows at the point.
     f: Vec<f64>,
     /// Jacobian rows: (slot, coefficient), repeats allowed.
     jac: Vec<Vec<(Slot, f64)>>,
-    /// Component-local indices of the rows that hold an unmeasured value.
-    ru: Vec<usize>,
-    /// `du = ju_pinv * rhs` solves the unmeasured part (n_u x |ru|).
-    ju_pinv: DMatrix<f64>,
-    /// For each unmeasured value: does the balance fix it?
-    determinable: Vec<bool>,
+    /// Per cluster of [`State::clusters`].
+    eliminated: Vec<Eliminated>,
     /// Reduced equations: per measured value, its column (reduced row, coefficient).
     cols: Vec<Vec<(usize, f64)>>,
     /// The reduced residual `P f`.
@@ -438,14 +487,15 @@ struct Linear {
 
 /// A factorisation of the symmetric positive semi-definite `M = A V A'`,
 /// scaled by `d = diag(M)^-1/2`: Cholesky when well conditioned, else an
-/// eigen pseudo-inverse (dependent equations).
+/// eigen pseudo-inverse (dependent equations); sparse for a large component.
 enum Factor {
     Cholesky(nalgebra::Cholesky<f64, nalgebra::Dyn>, Vec<f64>),
     Pseudo(DMatrix<f64>, usize),
+    Sparse(SparseFactor),
 }
 
 impl Factor {
-    fn new(m: DMatrix<f64>) -> Option<Factor> {
+    fn dense(m: DMatrix<f64>) -> Option<Factor> {
         let p = m.nrows();
         let d: Vec<f64> = (0..p)
             .map(|i| {
@@ -485,6 +535,7 @@ impl Factor {
         match self {
             Factor::Cholesky(_, d) => d.len(),
             Factor::Pseudo(_, r) => *r,
+            Factor::Sparse(s) => s.rank(),
         }
     }
 
@@ -499,17 +550,83 @@ impl Factor {
             Factor::Pseudo(inv, _) => (0..r.len())
                 .map(|a| (0..r.len()).map(|b| inv[(a, b)] * r[b]).sum())
                 .collect(),
+            Factor::Sparse(s) => s.solve(r),
         }
     }
 
-    /// `M^+` itself, for the statistics.
-    fn inverse(&self) -> DMatrix<f64> {
+    /// What the statistics need of `M^+`: the explicit inverse of a dense
+    /// factorisation, the factor itself for a sparse one.
+    fn inverse(&self) -> Inverse<'_> {
         match self {
             Factor::Cholesky(ch, d) => {
                 let inv = ch.inverse();
-                DMatrix::from_fn(d.len(), d.len(), |a, b| inv[(a, b)] * d[a] * d[b])
+                Inverse::Dense(DMatrix::from_fn(d.len(), d.len(), |a, b| {
+                    inv[(a, b)] * d[a] * d[b]
+                }))
             }
-            Factor::Pseudo(inv, _) => inv.clone(),
+            Factor::Pseudo(inv, _) => Inverse::Dense(inv.clone()),
+            Factor::Sparse(s) => Inverse::Sparse(s),
+        }
+    }
+}
+
+/// `M^+` for quadratic forms.
+enum Inverse<'a> {
+    Dense(DMatrix<f64>),
+    Sparse(&'a SparseFactor),
+}
+
+/// One thread's scratch space for [`Inverse::quad`].
+enum Scratch {
+    Dense(Vec<f64>),
+    Sparse(crate::sparse::Scratch),
+}
+
+impl Inverse<'_> {
+    fn scratch(&self) -> Scratch {
+        match self {
+            Inverse::Dense(m) => Scratch::Dense(vec![0.0; m.nrows()]),
+            Inverse::Sparse(s) => Scratch::Sparse(s.scratch()),
+        }
+    }
+
+    /// The quadratic form `w' M^+ w` for a sparse `w` given as (reduced
+    /// row, value) with repeats.
+    fn quad(&self, scratch: &mut Scratch, w: &[(usize, f64)]) -> f64 {
+        self.quad_many(scratch, std::slice::from_ref(&w.to_vec()))
+            .first()
+            .copied()
+            .unwrap_or(f64::NAN)
+    }
+
+    /// [`Inverse::quad`] of each of `ws`.
+    fn quad_many(&self, scratch: &mut Scratch, ws: &[Vec<(usize, f64)>]) -> Vec<f64> {
+        match (self, scratch) {
+            (Inverse::Dense(m_inv), Scratch::Dense(scratch)) => ws
+                .iter()
+                .map(|w| {
+                    let mut touched: Vec<usize> = Vec::with_capacity(w.len());
+                    for &(a, c) in w {
+                        touched.push(a);
+                        scratch[a] += c;
+                    }
+                    touched.sort_unstable();
+                    touched.dedup();
+                    let mut s = 0.0;
+                    for &a in &touched {
+                        for &b in &touched {
+                            s += scratch[a] * m_inv[(a, b)] * scratch[b];
+                        }
+                    }
+                    for &a in &touched {
+                        scratch[a] = 0.0;
+                    }
+                    s
+                })
+                .collect(),
+            (Inverse::Sparse(f), Scratch::Sparse(scratch)) => f.quad_many(scratch, ws),
+            // Scratch is made by the same inverse.
+            _ => vec![f64::NAN; ws.len()],
         }
     }
 }
@@ -523,20 +640,212 @@ enum LocalTerm {
 
 struct State<'a> {
     network: &'a Network,
+    options: &'a Options,
     rows: &'a [usize],
     /// The component's variables, sorted, and their slots.
     vars: Vec<usize>,
     slots: Vec<Slot>,
     terms: Vec<Vec<LocalTerm>>,
+    /// Local rows that are solved: all but those another row implies.
+    free_rows: Vec<usize>,
+    clusters: Vec<Cluster>,
     xs: Vec<usize>,
     us: Vec<usize>,
     y: Vec<f64>,
     var: Vec<f64>,
     x: Vec<f64>,
     u: Vec<f64>,
+    /// The symbolic part of a sparse factorisation, kept while the pattern is.
+    symbolic: Option<Arc<crate::sparse::Symbolic>>,
 }
 
-impl State<'_> {
+/// Rows of the component implied by another: an element balance whose
+/// streams all carry one assay (the split of a lot into portions) is that
+/// assay times the node's total balance over the same streams, so it
+/// holds whenever the total does. Solving it too would make `A V A'`
+/// singular at the solution; its closure is still reported.
+fn implied_rows(network: &Network, rows: &[usize]) -> Vec<bool> {
+    let mut total_of: HashMap<usize, usize> = HashMap::new();
+    for &r in rows {
+        let row = &network.rows[r];
+        if row.quantity == crate::Quantity::Total {
+            total_of.insert(row.node, r);
+        }
+    }
+    rows.iter()
+        .map(|&r| {
+            let row = &network.rows[r];
+            if row.quantity == crate::Quantity::Total {
+                return false;
+            }
+            let Some(&t) = total_of.get(&row.node) else {
+                return false;
+            };
+            let mut assay = None;
+            let mut masses: Vec<(usize, bool)> = Vec::with_capacity(row.terms.len());
+            for &(term, _) in &row.terms {
+                match term {
+                    Term::Product { m, x, sign } if assay.is_none_or(|a| a == x) => {
+                        assay = Some(x);
+                        masses.push((m, sign > 0.0));
+                    }
+                    _ => return false,
+                }
+            }
+            let mut total: Vec<(usize, bool)> = Vec::with_capacity(masses.len());
+            for &(term, _) in &network.rows[t].terms {
+                match term {
+                    Term::Linear { v, sign } => total.push((v, sign > 0.0)),
+                    Term::Product { .. } => return false,
+                }
+            }
+            masses.sort_unstable();
+            total.sort_unstable();
+            masses == total
+        })
+        .collect()
+}
+
+impl<'a> State<'a> {
+    fn new(network: &'a Network, comp: &'a Component, options: &'a Options) -> State<'a> {
+        let mut vars: Vec<usize> = comp
+            .rows
+            .iter()
+            .flat_map(|&r| network.rows[r].vars())
+            .collect();
+        vars.sort_unstable();
+        vars.dedup();
+        let mut slots = Vec::with_capacity(vars.len());
+        let (mut xs, mut us) = (Vec::new(), Vec::new());
+        for &v in &vars {
+            if network.vars[v].measured.is_some() {
+                slots.push(Slot::X(xs.len()));
+                xs.push(v);
+            } else {
+                slots.push(Slot::U(us.len()));
+                us.push(v);
+            }
+        }
+        let slot = |v: usize| match vars.binary_search(&v) {
+            Ok(k) => slots[k],
+            Err(_) => Slot::U(usize::MAX),
+        };
+        let reading = |v: usize| {
+            network.vars[v]
+                .measured
+                .as_ref()
+                .map_or((0.0, 1.0), |m| (m.value, m.sigma))
+        };
+        let y: Vec<f64> = xs.iter().map(|&v| reading(v).0).collect();
+        let var: Vec<f64> = xs.iter().map(|&v| reading(v).1.powi(2)).collect();
+        // Starting values for the unknowns: typical magnitudes of their kind, so
+        // no product term starts with a zero derivative.
+        let mean = |kind: VarKind, default: f64| {
+            let (s, n) = xs
+                .iter()
+                .filter(|&&v| network.vars[v].kind == kind)
+                .fold((0.0, 0usize), |(s, n), &v| (s + reading(v).0, n + 1));
+            if n > 0 && s > 0.0 {
+                s / n as f64
+            } else {
+                default
+            }
+        };
+        let (mass0, frac0) = (mean(VarKind::Mass, 1000.0), mean(VarKind::Fraction, 0.1));
+        let u: Vec<f64> = us
+            .iter()
+            .map(|&v| match network.vars[v].kind {
+                VarKind::Mass => mass0,
+                VarKind::Fraction => frac0,
+                VarKind::Correction => 1.0,
+            })
+            .collect();
+        let terms: Vec<Vec<LocalTerm>> = comp
+            .rows
+            .iter()
+            .map(|&r| {
+                network.rows[r]
+                    .terms
+                    .iter()
+                    .map(|&(t, _)| match t {
+                        Term::Linear { v, sign } => LocalTerm::Linear { v: slot(v), sign },
+                        Term::Product { m, x, sign } => LocalTerm::Product {
+                            m: slot(m),
+                            x: slot(x),
+                            sign,
+                        },
+                    })
+                    .collect()
+            })
+            .collect();
+        let implied = implied_rows(network, &comp.rows);
+        let free_rows: Vec<usize> = (0..comp.rows.len()).filter(|&k| !implied[k]).collect();
+        // Clusters: the free rows that hold unknowns, joined through them.
+        let mut parent: Vec<usize> = (0..us.len()).collect();
+        let unknowns_of = |k: usize| {
+            terms[k]
+                .iter()
+                .flat_map(|t| match *t {
+                    LocalTerm::Linear { v, .. } => [Some(v), None],
+                    LocalTerm::Product { m, x, .. } => [Some(m), Some(x)],
+                })
+                .flatten()
+                .filter_map(|s| match s {
+                    Slot::U(j) => Some(j),
+                    Slot::X(_) => None,
+                })
+        };
+        for &k in &free_rows {
+            let mut js = unknowns_of(k);
+            if let Some(first) = js.next() {
+                for j in js {
+                    let (a, b) = (find(&mut parent, first), find(&mut parent, j));
+                    if a != b {
+                        parent[a] = b;
+                    }
+                }
+            }
+        }
+        let mut by_root: HashMap<usize, usize> = HashMap::new();
+        let mut clusters: Vec<Cluster> = Vec::new();
+        for &k in &free_rows {
+            let Some(j) = unknowns_of(k).next() else {
+                continue;
+            };
+            let root = find(&mut parent, j);
+            let c = *by_root.entry(root).or_insert_with(|| {
+                clusters.push(Cluster {
+                    rows: Vec::new(),
+                    us: Vec::new(),
+                });
+                clusters.len() - 1
+            });
+            clusters[c].rows.push(k);
+        }
+        for j in 0..us.len() {
+            if let Some(&c) = by_root.get(&find(&mut parent, j)) {
+                clusters[c].us.push(j);
+            }
+        }
+        State {
+            network,
+            options,
+            rows: &comp.rows,
+            vars,
+            slots,
+            terms,
+            free_rows,
+            clusters,
+            xs,
+            us,
+            y,
+            var,
+            x: Vec::new(),
+            u,
+            symbolic: None,
+        }
+    }
+
     fn slot(&self, v: usize) -> Slot {
         match self.vars.binary_search(&v) {
             Ok(k) => self.slots[k],
@@ -552,23 +861,79 @@ impl State<'_> {
     fn at(&self, s: Slot) -> f64 {
         match s {
             Slot::X(i) => self.x[i],
-            Slot::U(j) => self.u[j],
+            Slot::U(j) => self.u.get(j).copied().unwrap_or(0.0),
         }
     }
 
-    fn numerical(&self, why: &str) -> BalanceError {
-        let node = self
-            .rows
+    fn first_node(&self) -> String {
+        self.rows
             .first()
             .map(|&r| self.network.nodes[self.network.rows[r].node].clone())
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    fn numerical(&self, why: &str) -> BalanceError {
         BalanceError::Numerical {
-            node,
+            node: self.first_node(),
             why: why.to_string(),
         }
     }
 
-    fn linearise(&self) -> Result<Linear, BalanceError> {
+    /// The unknowns of one cluster: the range and the left null space of
+    /// their columns (scaled to unit length), from one symmetric
+    /// eigen-decomposition.
+    fn eliminate(&self, c: &Cluster, jac: &[Vec<(Slot, f64)>]) -> Result<Eliminated, BalanceError> {
+        let (nr, nu) = (c.rows.len(), c.us.len());
+        let local: HashMap<usize, usize> =
+            c.us.iter().enumerate().map(|(jj, &j)| (j, jj)).collect();
+        let mut js = DMatrix::<f64>::zeros(nr, nu);
+        for (kk, &k) in c.rows.iter().enumerate() {
+            for &(v, coef) in &jac[k] {
+                if let Slot::U(j) = v
+                    && let Some(&jj) = local.get(&j)
+                {
+                    js[(kk, jj)] += coef;
+                }
+            }
+        }
+        let scale: Vec<f64> = (0..nu)
+            .map(|j| {
+                let n = js.column(j).norm();
+                if n > 0.0 { 1.0 / n } else { 0.0 }
+            })
+            .collect();
+        for (j, &s) in scale.iter().enumerate() {
+            js.column_mut(j).scale_mut(s);
+        }
+        let g = &js * js.transpose();
+        let eig = SymmetricEigen::try_new(g, f64::EPSILON, 10_000).ok_or_else(|| {
+            self.numerical("the eigen-decomposition of the unmeasured part did not converge")
+        })?;
+        let lmax = eig.eigenvalues.iter().copied().fold(0.0, f64::max);
+        let tol = 1e-12 * lmax.max(f64::MIN_POSITIVE);
+        let (range, null): (Vec<usize>, Vec<usize>) =
+            (0..nr).partition(|&i| eig.eigenvalues[i] > tol);
+        let null = DMatrix::from_fn(nr, null.len(), |i, k| eig.eigenvectors[(i, null[k])]);
+        // Js^+ = Js' U1 L1^-1 U1'.
+        let u1 = DMatrix::from_fn(nr, range.len(), |i, k| eig.eigenvectors[(i, range[k])]);
+        let u1_scaled = DMatrix::from_fn(nr, range.len(), |i, k| {
+            u1[(i, k)] / eig.eigenvalues[range[k]]
+        });
+        let mut pinv = js.transpose() * (&u1_scaled * u1.transpose());
+        let proj = &pinv * &js;
+        let mut determinable = vec![false; nu];
+        for (j, &s) in scale.iter().enumerate() {
+            determinable[j] = s > 0.0 && proj[(j, j)] > 1.0 - 1e-8;
+            pinv.row_mut(j).scale_mut(s);
+        }
+        Ok(Eliminated {
+            pinv,
+            determinable,
+            null,
+        })
+    }
+
+    fn linearise(&mut self) -> Result<Linear, BalanceError> {
         let mut f = Vec::with_capacity(self.rows.len());
         let mut jac = Vec::with_capacity(self.rows.len());
         for terms in &self.terms {
@@ -591,103 +956,80 @@ impl State<'_> {
             f.push(fr);
             jac.push(jr);
         }
-        let has_u = |k: usize| jac[k].iter().any(|(v, _)| matches!(v, Slot::U(_)));
-        let (ru, r0): (Vec<usize>, Vec<usize>) = (0..self.rows.len()).partition(|&k| has_u(k));
-        let nu = self.us.len();
+        let eliminated = self
+            .clusters
+            .par_iter()
+            .map(|c| self.eliminate(c, &jac))
+            .collect::<Result<Vec<_>, _>>()?;
 
-        // Unmeasured values: the range and the left null space of their
-        // columns (scaled to unit length), from one symmetric eigen-decomposition.
-        let mut ju_pinv = DMatrix::zeros(nu, ru.len());
-        let mut determinable = vec![false; nu];
-        let mut null_basis = DMatrix::zeros(ru.len(), 0);
-        if !ru.is_empty() {
-            let mut js = DMatrix::<f64>::zeros(ru.len(), nu);
-            for (kk, &k) in ru.iter().enumerate() {
-                for &(v, c) in &jac[k] {
-                    if let Slot::U(j) = v {
-                        js[(kk, j)] += c;
-                    }
-                }
-            }
-            let scale: Vec<f64> = (0..nu)
-                .map(|j| {
-                    let n = js.column(j).norm();
-                    if n > 0.0 { 1.0 / n } else { 0.0 }
-                })
-                .collect();
-            for (j, &s) in scale.iter().enumerate() {
-                js.column_mut(j).scale_mut(s);
-            }
-            let g = &js * js.transpose();
-            let eig = SymmetricEigen::try_new(g, f64::EPSILON, 10_000).ok_or_else(|| {
-                self.numerical("the eigen-decomposition of the unmeasured part did not converge")
-            })?;
-            let lmax = eig.eigenvalues.iter().copied().fold(0.0, f64::max);
-            let tol = 1e-12 * lmax.max(f64::MIN_POSITIVE);
-            let (range, null): (Vec<usize>, Vec<usize>) =
-                (0..ru.len()).partition(|&i| eig.eigenvalues[i] > tol);
-            null_basis =
-                DMatrix::from_fn(ru.len(), null.len(), |i, k| eig.eigenvectors[(i, null[k])]);
-            // Js^+ = Js' U1 L1^-1 U1'.
-            let u1 = DMatrix::from_fn(ru.len(), range.len(), |i, k| {
-                eig.eigenvectors[(i, range[k])]
-            });
-            let u1_scaled = DMatrix::from_fn(ru.len(), range.len(), |i, k| {
-                u1[(i, k)] / eig.eigenvalues[range[k]]
-            });
-            let pinv_s = js.transpose() * (&u1_scaled * u1.transpose());
-            let proj = &pinv_s * &js;
-            ju_pinv = pinv_s;
-            for (j, &s) in scale.iter().enumerate() {
-                determinable[j] = s > 0.0 && proj[(j, j)] > 1.0 - 1e-8;
-                ju_pinv.row_mut(j).scale_mut(s);
-            }
-        }
-
-        // Reduced equations on the measured values: the rows free of
+        // Reduced equations on the measured values: the free rows without
         // unmeasured values as they are, and the null-space combinations
-        // of the others.
-        let p = r0.len() + null_basis.ncols();
+        // of each cluster's rows.
         let mut cols: Vec<Vec<(usize, f64)>> = vec![Vec::new(); self.xs.len()];
-        let mut pf = vec![0.0; p];
-        for (rr, &k) in r0.iter().enumerate() {
-            pf[rr] = f[k];
+        let mut pf = Vec::new();
+        let has_u = |k: usize| jac[k].iter().any(|(v, _)| matches!(v, Slot::U(_)));
+        for &k in &self.free_rows {
+            if has_u(k) {
+                continue;
+            }
+            let rr = pf.len();
+            pf.push(f[k]);
             for &(v, c) in &jac[k] {
                 if let Slot::X(i) = v {
                     cols[i].push((rr, c));
                 }
             }
         }
-        for q in 0..null_basis.ncols() {
-            let rr = r0.len() + q;
-            for (kk, &k) in ru.iter().enumerate() {
-                let w = null_basis[(kk, q)];
-                pf[rr] += w * f[k];
-                for &(v, c) in &jac[k] {
-                    if let Slot::X(i) = v {
-                        cols[i].push((rr, w * c));
+        for (c, e) in self.clusters.iter().zip(&eliminated) {
+            for q in 0..e.null.ncols() {
+                let rr = pf.len();
+                pf.push(0.0);
+                for (kk, &k) in c.rows.iter().enumerate() {
+                    let w = e.null[(kk, q)];
+                    pf[rr] += w * f[k];
+                    for &(v, coef) in &jac[k] {
+                        if let Slot::X(i) = v {
+                            cols[i].push((rr, w * coef));
+                        }
                     }
                 }
             }
         }
-        let mut m = DMatrix::<f64>::zeros(p, p);
-        for (i, col) in cols.iter().enumerate() {
-            let vi = self.var[i];
-            for &(a, ca) in col {
-                for &(b, cb) in col {
-                    m[(a, b)] += vi * ca * cb;
+        let p = pf.len();
+        let m = if p <= self.options.dense_equations {
+            let mut m = DMatrix::<f64>::zeros(p, p);
+            for (i, col) in cols.iter().enumerate() {
+                let vi = self.var[i];
+                for &(a, ca) in col {
+                    for &(b, cb) in col {
+                        m[(a, b)] += vi * ca * cb;
+                    }
                 }
             }
-        }
-        let m = Factor::new(m).ok_or_else(|| {
-            self.numerical("the eigen-decomposition of the reduced balances did not converge")
-        })?;
+            Factor::dense(m).ok_or_else(|| {
+                self.numerical("the eigen-decomposition of the reduced balances did not converge")
+            })?
+        } else {
+            let max = self.options.max_factor_entries;
+            match SparseFactor::new(&cols, &self.var, p, &mut self.symbolic, max) {
+                Ok(s) => Factor::Sparse(s),
+                Err(SparseFailure::TooLarge { entries }) => {
+                    return Err(BalanceError::FactorTooLarge {
+                        node: self.first_node(),
+                        equations: p,
+                        entries,
+                        max,
+                    });
+                }
+                Err(SparseFailure::Faer(why)) => {
+                    return Err(self.numerical(&format!("sparse Cholesky factorisation: {why}")));
+                }
+            }
+        };
         Ok(Linear {
             f,
             jac,
-            ru,
-            ju_pinv,
-            determinable,
+            eliminated,
             cols,
             pf,
             m,
@@ -713,23 +1055,23 @@ impl State<'_> {
             dx[i] = new - self.x[i];
             change = change.max(dx[i].abs() / self.var[i].sqrt());
         }
-        if !lin.ru.is_empty() {
-            let rhs: Vec<f64> = lin
-                .ru
+        for (c, e) in self.clusters.iter().zip(&lin.eliminated) {
+            let rhs: Vec<f64> = c
+                .rows
                 .iter()
                 .map(|&k| {
                     let lin_x: f64 = lin.jac[k]
                         .iter()
-                        .map(|&(v, c)| match v {
-                            Slot::X(i) => c * dx[i],
+                        .map(|&(v, coef)| match v {
+                            Slot::X(i) => coef * dx[i],
                             Slot::U(_) => 0.0,
                         })
                         .sum();
                     -(lin.f[k] + lin_x)
                 })
                 .collect();
-            for j in 0..self.us.len() {
-                let du: f64 = (0..rhs.len()).map(|k| lin.ju_pinv[(j, k)] * rhs[k]).sum();
+            for (jj, &j) in c.us.iter().enumerate() {
+                let du: f64 = (0..rhs.len()).map(|kk| e.pinv[(jj, kk)] * rhs[kk]).sum();
                 self.u[j] += du;
                 change = change.max(du.abs() / (self.u[j].abs() + 1e-9));
             }
@@ -746,92 +1088,24 @@ fn solve_component(
     comp: &Component,
     options: &Options,
 ) -> Result<Solved, BalanceError> {
-    let mut vars: Vec<usize> = comp
-        .rows
+    let mut st = State::new(network, comp, options);
+    if let Some(big) = st
+        .clusters
         .iter()
-        .flat_map(|&r| network.rows[r].vars())
-        .collect();
-    vars.sort_unstable();
-    vars.dedup();
-    let mut slots = Vec::with_capacity(vars.len());
-    let (mut xs, mut us) = (Vec::new(), Vec::new());
-    for &v in &vars {
-        if network.vars[v].measured.is_some() {
-            slots.push(Slot::X(xs.len()));
-            xs.push(v);
-        } else {
-            slots.push(Slot::U(us.len()));
-            us.push(v);
-        }
+        .find(|c| c.rows.len() > options.max_component_equations)
+    {
+        let node = big
+            .rows
+            .first()
+            .map(|&k| network.nodes[network.rows[comp.rows[k]].node].clone())
+            .unwrap_or_default();
+        return Err(BalanceError::ComponentTooLarge {
+            node,
+            equations: big.rows.len(),
+            max: options.max_component_equations,
+        });
     }
-    let slot = |v: usize| match vars.binary_search(&v) {
-        Ok(k) => slots[k],
-        Err(_) => Slot::U(usize::MAX),
-    };
-    let reading = |v: usize| {
-        network.vars[v]
-            .measured
-            .as_ref()
-            .map_or((0.0, 1.0), |m| (m.value, m.sigma))
-    };
-    let y: Vec<f64> = xs.iter().map(|&v| reading(v).0).collect();
-    let var: Vec<f64> = xs.iter().map(|&v| reading(v).1.powi(2)).collect();
-    // Starting values for the unknowns: typical magnitudes of their kind, so
-    // no product term starts with a zero derivative.
-    let mean = |mass: bool, default: f64| {
-        let (s, n) = xs
-            .iter()
-            .filter(|&&v| network.vars[v].is_mass == mass)
-            .fold((0.0, 0usize), |(s, n), &v| (s + reading(v).0, n + 1));
-        if n > 0 && s > 0.0 {
-            s / n as f64
-        } else {
-            default
-        }
-    };
-    let (mass0, frac0) = (mean(true, 1000.0), mean(false, 0.1));
-    let u: Vec<f64> = us
-        .iter()
-        .map(|&v| {
-            if network.vars[v].is_mass {
-                mass0
-            } else {
-                frac0
-            }
-        })
-        .collect();
-    let terms = comp
-        .rows
-        .iter()
-        .map(|&r| {
-            network.rows[r]
-                .terms
-                .iter()
-                .map(|&(t, _)| match t {
-                    Term::Linear { v, sign } => LocalTerm::Linear { v: slot(v), sign },
-                    Term::Product { m, x, sign } => LocalTerm::Product {
-                        m: slot(m),
-                        x: slot(x),
-                        sign,
-                    },
-                })
-                .collect()
-        })
-        .collect();
-    let mut st = State {
-        network,
-        rows: &comp.rows,
-        vars,
-        slots,
-        terms,
-        x: y.clone(),
-        xs,
-        us,
-        y,
-        var,
-        u,
-    };
-
+    st.x = st.y.clone();
     let mut iterations = 0;
     let mut converged = false;
     while iterations < options.max_iterations {
@@ -850,57 +1124,58 @@ fn solve_component(
     Ok(statistics(&st, &lin, comp, iterations, converged, options))
 }
 
-/// The quadratic form `w' M^+ w` for a sparse `w` given as (reduced row,
-/// value) with repeats; `scratch` is a zeroed vector of the reduced size.
-fn quad(m_inv: &DMatrix<f64>, scratch: &mut [f64], w: &[(usize, f64)]) -> f64 {
-    let mut touched: Vec<usize> = Vec::with_capacity(w.len());
-    for &(a, c) in w {
-        touched.push(a);
-        scratch[a] += c;
-    }
-    touched.sort_unstable();
-    touched.dedup();
-    let mut s = 0.0;
-    for &a in &touched {
-        for &b in &touched {
-            s += scratch[a] * m_inv[(a, b)] * scratch[b];
-        }
-    }
-    for &a in &touched {
-        scratch[a] = 0.0;
-    }
-    s
-}
-
-/// The variance of a linear combination `g` of measured values (component
-/// index, coefficient; repeats allowed) under the reconciled covariance
-/// `V - V A' M^+ A V`.
-fn variance_x(
+/// The variances of linear combinations `gs` of measured values
+/// (component index, coefficient; repeats allowed) under the reconciled
+/// covariance `V - V A' M^+ A V`.
+fn variances_x(
     st: &State<'_>,
     lin: &Linear,
-    m_inv: &DMatrix<f64>,
-    scratch: &mut [f64],
-    g: &[(usize, f64)],
-) -> f64 {
-    let mut merged: Vec<(usize, f64)> = g.to_vec();
-    merged.sort_unstable_by_key(|&(i, _)| i);
-    let mut w = Vec::new();
-    let mut direct = 0.0;
-    let mut k = 0;
-    while k < merged.len() {
-        let i = merged[k].0;
-        let mut c = 0.0;
-        while k < merged.len() && merged[k].0 == i {
-            c += merged[k].1;
-            k += 1;
+    m_inv: &Inverse<'_>,
+    scratch: &mut Scratch,
+    gs: &[Vec<(usize, f64)>],
+) -> Vec<f64> {
+    let mut direct = Vec::with_capacity(gs.len());
+    let mut ws = Vec::with_capacity(gs.len());
+    for g in gs {
+        let mut merged: Vec<(usize, f64)> = g.clone();
+        merged.sort_unstable_by_key(|&(i, _)| i);
+        let mut w = Vec::new();
+        let mut d = 0.0;
+        let mut k = 0;
+        while k < merged.len() {
+            let i = merged[k].0;
+            let mut c = 0.0;
+            while k < merged.len() && merged[k].0 == i {
+                c += merged[k].1;
+                k += 1;
+            }
+            d += c * c * st.var[i];
+            for &(a, ca) in &lin.cols[i] {
+                w.push((a, ca * st.var[i] * c));
+            }
         }
-        direct += c * c * st.var[i];
-        for &(a, ca) in &lin.cols[i] {
-            w.push((a, ca * st.var[i] * c));
+        direct.push(d);
+        ws.push(w);
+    }
+    let q = m_inv.quad_many(scratch, &ws);
+    direct.iter().zip(q).map(|(d, q)| d - q).collect()
+}
+
+/// A sparse combination with each index once, in index order.
+fn merge(mut g: Vec<(usize, f64)>) -> Vec<(usize, f64)> {
+    g.sort_unstable_by_key(|&(i, _)| i);
+    let mut out: Vec<(usize, f64)> = Vec::with_capacity(g.len());
+    for (i, c) in g {
+        match out.last_mut() {
+            Some(last) if last.0 == i => last.1 += c,
+            _ => out.push((i, c)),
         }
     }
-    direct - quad(m_inv, scratch, &w)
+    out
 }
+
+/// Parallel work below this many items per task is not worth a thread.
+const MIN_TASK: usize = 512;
 
 fn statistics(
     st: &State<'_>,
@@ -911,24 +1186,26 @@ fn statistics(
     options: &Options,
 ) -> Solved {
     let net = st.network;
-    let p = lin.pf.len();
-    let mut scratch = vec![0.0; p];
     let m_inv = lin.m.inverse();
     // Measured values.
-    let mut results: Vec<(usize, VarResult)> = Vec::with_capacity(st.xs.len() + st.us.len());
-    let mut redundant = 0usize;
-    let mut z_of = vec![None; st.xs.len()];
-    for (i, z) in z_of.iter_mut().enumerate() {
-        let q = quad(&m_inv, &mut scratch, &lin.cols[i]);
-        let var_adj = st.var[i] * st.var[i] * q;
-        if var_adj > 1e-9 * st.var[i] {
-            redundant += 1;
-            *z = Some(((st.x[i] - st.y[i]).abs() / var_adj.sqrt(), var_adj));
-        }
-    }
+    let z_of: Vec<Option<(f64, f64)>> = (0..st.xs.len())
+        .into_par_iter()
+        .with_min_len(MIN_TASK)
+        .map_init(
+            || m_inv.scratch(),
+            |scratch, i| {
+                let q = m_inv.quad(scratch, &lin.cols[i]);
+                let var_adj = st.var[i] * st.var[i] * q;
+                (var_adj > 1e-9 * st.var[i])
+                    .then(|| ((st.x[i] - st.y[i]).abs() / var_adj.sqrt(), var_adj))
+            },
+        )
+        .collect();
+    let redundant = z_of.iter().filter(|z| z.is_some()).count();
     let critical_z = Normal::new(0.0, 1.0).map_or(f64::NAN, |n| {
         n.inverse_cdf(1.0 - options.alpha / (2.0 * redundant.max(1) as f64))
     });
+    let mut results: Vec<(usize, VarResult)> = Vec::with_capacity(st.xs.len() + st.us.len());
     let mut suspects = Vec::new();
     let mut chi = 0.0;
     for (i, &v) in st.xs.iter().enumerate() {
@@ -993,105 +1270,180 @@ fn statistics(
             groups.entry(m.instrument.as_str()).or_default().push(i);
         }
     }
-    let mut instruments = Vec::with_capacity(groups.len());
-    for (name, readings) in groups {
-        let mut ad = Vec::new();
-        let mut num = 0.0;
-        for &i in &readings {
-            for &(a, c) in &lin.cols[i] {
-                ad.push((a, c * st.y[i]));
-                num += c * st.y[i] * lambda[a];
-            }
-        }
-        let den = quad(&m_inv, &mut scratch, &ad);
-        instruments.push((name.to_string(), num, den, readings.len()));
-    }
+    let groups: Vec<(&str, Vec<usize>)> = groups.into_iter().collect();
+    let instruments: Vec<(String, f64, f64, usize)> = groups
+        .par_iter()
+        .map_init(
+            || m_inv.scratch(),
+            |scratch, (name, readings)| {
+                let mut ad = Vec::new();
+                let mut num = 0.0;
+                for &i in readings {
+                    for &(a, c) in &lin.cols[i] {
+                        ad.push((a, c * st.y[i]));
+                        num += c * st.y[i] * lambda[a];
+                    }
+                }
+                let den = m_inv.quad(scratch, &ad);
+                (name.to_string(), num, den, readings.len())
+            },
+        )
+        .collect();
 
     // Unmeasured values: each determinable one is a linear function of the
-    // measured ones, du = -Ju^+ Jx dx over the rows that hold unknowns.
+    // measured ones, du = -Ju^+ Jx dx over its cluster's rows. Any other
+    // left inverse gives the same variance, since the two differ by a
+    // combination of the balances, which the reconciled values obey; so
+    // where one row fixes the unknown alone (a lot made of measured
+    // inputs), that row is used: a few terms instead of the cluster's
+    // hundreds.
+    let alone_in = |k: usize, j: usize| -> Option<f64> {
+        let mut c = 0.0;
+        let mut scale: f64 = 0.0;
+        for &(vv, coef) in &lin.jac[k] {
+            match vv {
+                Slot::U(other) if other == j => c += coef,
+                Slot::U(_) => return None,
+                Slot::X(_) => {}
+            }
+            scale = scale.max(coef.abs());
+        }
+        (c.abs() > 1e-9 * scale).then_some(c)
+    };
     let mut h_of: Vec<Option<Vec<(usize, f64)>>> = vec![None; st.us.len()];
-    for (j, &v) in st.us.iter().enumerate() {
-        let det = lin.determinable[j];
-        let (estimate, sigma, class) = if det {
+    for (c, e) in st.clusters.iter().zip(&lin.eliminated) {
+        for (jj, &j) in c.us.iter().enumerate() {
+            if !e.determinable[jj] {
+                continue;
+            }
             let mut h = Vec::new();
-            for (kk, &k) in lin.ru.iter().enumerate() {
-                let w = lin.ju_pinv[(j, kk)];
+            if let Some((k, cj)) = c
+                .rows
+                .iter()
+                .find_map(|&k| alone_in(k, j).map(|cj| (k, cj)))
+            {
+                for &(vv, coef) in &lin.jac[k] {
+                    if let Slot::X(i) = vv {
+                        h.push((i, -coef / cj));
+                    }
+                }
+                h_of[j] = Some(merge(h));
+                continue;
+            }
+            for (kk, &k) in c.rows.iter().enumerate() {
+                let w = e.pinv[(jj, kk)];
                 if w == 0.0 {
                     continue;
                 }
-                for &(vv, c) in &lin.jac[k] {
+                for &(vv, coef) in &lin.jac[k] {
                     if let Slot::X(i) = vv {
-                        h.push((i, -w * c));
+                        h.push((i, -w * coef));
                     }
                 }
             }
-            let s = variance_x(st, lin, &m_inv, &mut scratch, &h)
-                .max(0.0)
-                .sqrt();
-            h_of[j] = Some(h);
-            (Some(st.u[j]), Some(s), Class::Determinable)
-        } else {
-            (None, None, Class::NotDeterminable)
-        };
-        results.push((
-            v,
-            VarResult {
-                variable: net.vars[v].name.clone(),
-                measurement: None,
-                estimate,
-                sigma,
-                class,
-            },
-        ));
+            h_of[j] = Some(merge(h));
+        }
     }
+    let u_results: Vec<(usize, VarResult)> = st
+        .us
+        .par_iter()
+        .enumerate()
+        .with_min_len(MIN_TASK)
+        .map_init(
+            || m_inv.scratch(),
+            |scratch, (j, &v)| {
+                let (estimate, sigma, class) = match &h_of[j] {
+                    Some(h) => {
+                        let s = variances_x(st, lin, &m_inv, scratch, std::slice::from_ref(h))
+                            .first()
+                            .copied()
+                            .unwrap_or(f64::NAN)
+                            .max(0.0)
+                            .sqrt();
+                        (Some(st.u[j]), Some(s), Class::Determinable)
+                    }
+                    None => (None, None, Class::NotDeterminable),
+                };
+                (
+                    v,
+                    VarResult {
+                        variable: net.vars[v].name.clone(),
+                        measurement: None,
+                        estimate,
+                        sigma,
+                        class,
+                    },
+                )
+            },
+        )
+        .collect();
+    results.extend(u_results);
 
     // Node balances after reconciliation.
-    let mut balances = Vec::with_capacity(comp.rows.len());
-    let mut max_res: f64 = 0.0;
-    for (k, &r) in comp.rows.iter().enumerate() {
-        let row = &net.rows[r];
-        let scale = lin.jac[k]
-            .iter()
-            .map(|&(v, c)| (c * st.at(v)).abs())
-            .fold(0.0, f64::max);
-        if scale > 0.0 {
-            max_res = max_res.max(lin.f[k].abs() / scale);
-        }
-        let mut unknown: Vec<usize> = row
-            .vars()
-            .filter(|&v| matches!(st.slot(v), Slot::U(j) if h_of[j].is_none()))
-            .collect();
-        unknown.sort_unstable();
-        unknown.dedup();
-        let closure: Option<Closure> = if unknown.is_empty() {
-            let fl = flows(row, |v| st.value(v));
-            Some(closure(&fl, |g: &Gradient| {
-                let mut gx = Vec::with_capacity(g.len());
-                for &(v, c) in g {
-                    match st.slot(v) {
-                        Slot::X(i) => gx.push((i, c)),
-                        Slot::U(j) => {
-                            if let Some(h) = &h_of[j] {
-                                gx.extend(h.iter().map(|&(i, hc)| (i, c * hc)));
-                            }
-                        }
-                    }
-                }
-                variance_x(st, lin, &m_inv, &mut scratch, &gx)
-            }))
-        } else {
-            None
-        };
-        balances.push((
-            r,
-            NodeBalance {
-                node: net.nodes[row.node].clone(),
-                quantity: row.quantity,
-                closure,
-                unknown: unknown.iter().map(|&v| net.vars[v].name.clone()).collect(),
+    let balances: Vec<(usize, NodeBalance, f64)> = comp
+        .rows
+        .par_iter()
+        .enumerate()
+        .with_min_len(MIN_TASK)
+        .map_init(
+            || m_inv.scratch(),
+            |scratch, (k, &r)| {
+                let row = &net.rows[r];
+                let scale = lin.jac[k]
+                    .iter()
+                    .map(|&(v, c)| (c * st.at(v)).abs())
+                    .fold(0.0, f64::max);
+                let res = if scale > 0.0 {
+                    lin.f[k].abs() / scale
+                } else {
+                    0.0
+                };
+                let mut unknown: Vec<usize> = row
+                    .vars()
+                    .filter(|&v| matches!(st.slot(v), Slot::U(j) if h_of[j].is_none()))
+                    .collect();
+                unknown.sort_unstable();
+                unknown.dedup();
+                let closure: Option<Closure> = if unknown.is_empty() {
+                    let fl = flows(row, |v| st.value(v));
+                    Some(closure(&fl, |gs: &[Gradient]| {
+                        let gxs: Vec<Vec<(usize, f64)>> = gs
+                            .iter()
+                            .map(|g| {
+                                let mut gx = Vec::with_capacity(g.len());
+                                for &(v, c) in g {
+                                    match st.slot(v) {
+                                        Slot::X(i) => gx.push((i, c)),
+                                        Slot::U(j) => {
+                                            if let Some(h) = &h_of[j] {
+                                                gx.extend(h.iter().map(|&(i, hc)| (i, c * hc)));
+                                            }
+                                        }
+                                    }
+                                }
+                                merge(gx)
+                            })
+                            .collect();
+                        variances_x(st, lin, &m_inv, scratch, &gxs)
+                    }))
+                } else {
+                    None
+                };
+                (
+                    r,
+                    NodeBalance {
+                        node: net.nodes[row.node].clone(),
+                        quantity: row.quantity,
+                        closure,
+                        unknown: unknown.iter().map(|&v| net.vars[v].name.clone()).collect(),
+                    },
+                    res,
+                )
             },
-        ));
-    }
+        )
+        .collect();
+    let max_res = balances.iter().map(|b| b.2).fold(0.0, f64::max);
+    let balances = balances.into_iter().map(|(r, b, _)| (r, b)).collect();
 
     let mut nodes: Vec<usize> = comp.rows.iter().map(|&r| net.rows[r].node).collect();
     nodes.sort_unstable();
@@ -1129,6 +1481,37 @@ pub struct LinearSystem {
     pub rows: Vec<Vec<(usize, f64)>>,
     pub readings: Vec<f64>,
     pub variances: Vec<f64>,
+}
+
+impl LinearSystem {
+    /// The bare sparse linear algebra of one weighted least-squares step,
+    /// as a yardstick: assembles `M = A V A'`, orders it (faer's
+    /// approximate minimum degree), factorises it (faer's simplicial
+    /// Cholesky) and solves `M lambda = A y` once; returns `lambda`.
+    pub fn solve_sparse(&self) -> Result<Vec<f64>, BalanceError> {
+        let p = self.rows.len();
+        let mut cols: Vec<Vec<(usize, f64)>> = vec![Vec::new(); self.readings.len()];
+        let mut r = vec![0.0; p];
+        for (k, row) in self.rows.iter().enumerate() {
+            for &(i, c) in row {
+                if let (Some(col), Some(y)) = (cols.get_mut(i), self.readings.get(i)) {
+                    col.push((k, c));
+                    r[k] += c * y;
+                }
+            }
+        }
+        let numerical = |why: String| BalanceError::Numerical {
+            node: "(a linear system)".into(),
+            why,
+        };
+        let f = SparseFactor::new(&cols, &self.variances, p, &mut None, usize::MAX).map_err(
+            |e| match e {
+                SparseFailure::TooLarge { entries } => numerical(format!("{entries} entries")),
+                SparseFailure::Faer(why) => numerical(why),
+            },
+        )?;
+        Ok(f.solve(&r))
+    }
 }
 
 /// The [`LinearSystem`] of every component of the network.

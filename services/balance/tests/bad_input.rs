@@ -186,9 +186,9 @@ fn a_node_without_streams_is_refused() {
     check(b.build(), "node 'idle': no stream enters or leaves it");
 }
 
-#[test]
-fn a_connected_set_of_balances_too_large_to_solve_densely_is_refused_naming_a_node() {
-    use remine_balance::{Balances, Endpoint, NetworkBuilder, Options, Reading, reconcile};
+#[allow(clippy::unwrap_used)]
+fn two_nodes(shred: Option<f64>) -> remine_balance::Network {
+    use remine_balance::{Balances, Endpoint, NetworkBuilder, Reading};
     let kg = |v: f64| Some(Reading::kg(v, 1.0, "WB-1").unwrap());
     let mut b = NetworkBuilder::new();
     b.node("shredder", Balances::total_only())
@@ -203,7 +203,7 @@ fn a_connected_set_of_balances_too_large_to_solve_densely_is_refused_naming_a_no
             "shred",
             Endpoint::node("shredder"),
             Endpoint::node("dryer"),
-            kg(99.0),
+            shred.and_then(kg),
         )
         .stream(
             "dry",
@@ -211,7 +211,14 @@ fn a_connected_set_of_balances_too_large_to_solve_densely_is_refused_naming_a_no
             Endpoint::Environment,
             kg(98.0),
         );
-    let network = b.build().unwrap();
+    b.build().unwrap()
+}
+
+#[test]
+fn too_many_balances_sharing_unmeasured_values_are_refused_naming_a_node() {
+    use remine_balance::{Options, reconcile};
+    // The unweighed stream joins both balances: two equations to eliminate it from.
+    let network = two_nodes(None);
     let options = Options {
         max_component_equations: 1,
         ..Options::default()
@@ -220,4 +227,26 @@ fn a_connected_set_of_balances_too_large_to_solve_densely_is_refused_naming_a_no
     assert!(e.contains("2 equations") && e.contains("at most 1"), "{e}");
     assert!(e.contains("shredder") || e.contains("dryer"), "{e}");
     assert!(reconcile(&network, &Options::default()).is_ok());
+}
+
+#[test]
+fn a_sparse_factor_larger_than_allowed_is_refused_naming_a_node() {
+    use remine_balance::{Options, reconcile};
+    let network = two_nodes(Some(99.0));
+    let options = Options {
+        dense_equations: 0,
+        max_factor_entries: 2,
+        ..Options::default()
+    };
+    let e = reconcile(&network, &options).err().unwrap().to_string();
+    assert!(
+        e.contains("2 reduced equations") && e.contains("3 entries") && e.contains("at most 2"),
+        "{e}"
+    );
+    assert!(e.contains("shredder") || e.contains("dryer"), "{e}");
+    let sparse = Options {
+        dense_equations: 0,
+        ..Options::default()
+    };
+    assert!(reconcile(&network, &sparse).is_ok());
 }

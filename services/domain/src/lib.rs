@@ -18,7 +18,7 @@
 //! - [`MeasuredMass`], [`Assay`] and [`StockEvent`]: the metal-accounting
 //!   facts (weighed masses with method and uncertainty, lab results combined
 //!   by inverse variance, samples, adjustments and corrections);
-//! - [`RecoveryReport`]: recovery rates per element, computed from lots;
+//! - [`Target`]: the recovery targets of Annex XII part C;
 //! - [`UnitState`] and [`UnitCommand`]: the ISA-88 state model;
 //! - [`AlarmDef`], [`Condition`], [`AlarmState`], [`FloodDetector`]: alarms
 //!   by the ISA-18.2 life cycle; [`Permissive`]s: interlock checks on live
@@ -29,6 +29,9 @@
 //!   hash-chained audit trail;
 //! - [`Sample`], [`HistoryPolicy`], [`Recorder`] and [`Bucket`]: the
 //!   historian's samples, which readings it keeps, and downsampled buckets;
+//! - [`outbox`]: documents to deliver to outside platforms, their
+//!   deliveries, the retry policy and the [`outbox::OutboxStore`] port;
+//!   [`deadlines`]: the Chinese platform's upload deadlines in working days;
 //! - [`TagName`], [`TagReading`], [`Quality`]: what the PLC adapters deliver
 //!   (and [`ports::DeviceStats`]: how their links fare).
 //!
@@ -43,6 +46,7 @@ mod accounting;
 mod alarm;
 mod audit;
 mod chemistry;
+pub mod deadlines;
 mod element;
 mod error;
 mod history;
@@ -50,6 +54,7 @@ mod identity;
 mod interlock;
 mod lot;
 mod movement;
+pub mod outbox;
 mod passport;
 pub mod ports;
 mod quantity;
@@ -84,7 +89,7 @@ pub use passport::{
     PassportId, UnitType,
 };
 pub use quantity::{Celsius, Kilograms, MassFraction, Uncertain};
-pub use recovery::{ElementRecovery, RecoveryReport, Target};
+pub use recovery::Target;
 pub use tag::{Access, BadReason, Quality, TagInfo, TagName, TagReading, TagValue};
 pub use trace::{
     Allocated, BackwardTrace, ElementKg, ForwardTrace, LotGraph, RecallImpact, TraceLot,

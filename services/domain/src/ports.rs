@@ -323,11 +323,16 @@ pub trait RecipeStore: Send + Sync {
 
 /// Everything a store offers.
 pub trait Store:
-    LotStore + UserStore + AuditLog + RecipeStore + AccountingStore + fmt::Debug
+    LotStore + UserStore + AuditLog + RecipeStore + AccountingStore + OutboxStore + fmt::Debug
 {
 }
 
-impl<T: LotStore + UserStore + AuditLog + RecipeStore + AccountingStore + fmt::Debug> Store for T {}
+impl<T> Store for T where
+    T: LotStore + UserStore + AuditLog + RecipeStore + AccountingStore + OutboxStore + fmt::Debug
+{
+}
+
+pub use crate::outbox::OutboxStore;
 
 /// What an entry of the alarm history records.
 #[derive(Debug, Clone, PartialEq)]

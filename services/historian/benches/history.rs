@@ -1,24 +1,32 @@
 //! The historian's three figures, each beside its anchor in the same run.
 //!
-//! 1. **Ingest rate.** 10,000 tags x 50 instants (500,000 samples) in
-//!    batches of 10,000 (each batch: every tag at one instant, the live
-//!    shape, tags interleaved) through `HistoryStore::append_samples` of a
-//!    remine-store `Db`, into SQLite (a file, WAL) and into PostgreSQL (a
-//!    throwaway cluster). Anchor: a bare sqlx batched insert of the same
-//!    rows (tag ids already known) into an identical table of the same
-//!    database: SQLite one transaction per batch of 500-row `INSERT ...
-//!    VALUES` statements (WAL, synchronous = NORMAL, the same 32 MiB page
-//!    cache); PostgreSQL `INSERT ... SELECT * FROM UNNEST(...)` of each
-//!    batch. Target: 500,000 samples/s and at least 0.5 of the anchor.
+//! 1. **Ingest rate.** 10,000 tags x 50 instants (500,000 samples) offered
+//!    in lots of 10,000 (each lot: every tag at one instant, the live
+//!    shape, tags interleaved) to a `Historian` with its default
+//!    configuration (policy, batches of 100,000 samples or 500 ms, the
+//!    store's chunked write path), until `flush` returns, into a
+//!    remine-store `Db` on SQLite (a file, WAL) and on PostgreSQL (a
+//!    throwaway cluster). The tags have history already (one sample each a
+//!    second earlier). Anchor: a bare sqlx batched insert of the same rows
+//!    (tag ids already known) into a plain `(tag_id, at_us, value,
+//!    quality)` table with that primary key in the same database, one
+//!    transaction per lot of 10,000: SQLite 500-row `INSERT ... VALUES`
+//!    statements (WAL, synchronous = NORMAL, the same 32 MiB page cache);
+//!    PostgreSQL `INSERT ... SELECT * FROM UNNEST(...)`. Target: 500,000
+//!    samples/s and at least 0.5 of the anchor. For comparison the same
+//!    lots are also given straight to `HistoryStore::append_samples`, one
+//!    call each (one sample per tag per call: the store's worst case).
 //! 2. **CPU at 10,000 tags at 1 Hz** through the `Historian` (policy,
 //!    batching, writes) into SQLite for a window (default 20 s): process
 //!    CPU time (user + system, /proc/self/stat) per wall second, as a share
 //!    of one core. Anchor: the bare batched insert of the same rows at the
 //!    same rate. Target: under 25 % of one core.
-//! 3. **Downsampled query.** 30 days of a 1 s tag (2,592,000 samples) into
-//!    1,000 buckets with `HistoryStore::downsample`, on both backends.
-//!    Anchor: the same GROUP BY typed into sqlx directly (native pool, same
-//!    database). Target: under 200 ms.
+//! 3. **Downsampled query.** 30 days of a 1 s tag (2,592,000 samples),
+//!    written in appends of 128 samples (so its chunks are the size live
+//!    data gets), into 1,000 buckets with `HistoryStore::downsample`, on
+//!    both backends. Anchor: the old way, the same rows in a plain raw-row
+//!    table of the same database and one `GROUP BY (at_us - from) / width`
+//!    over them, typed into sqlx directly. Target: under 200 ms.
 //!
 //! Run: `cargo bench -p remine-historian --bench history` (optional
 //! arguments: CPU window seconds (default 20), repeats (default 3)).
@@ -68,10 +76,10 @@ fn batch(tags: &[TagName], k: usize) -> Vec<Sample> {
 
 /// `(tag_id, at_us, value, quality)` rows of a batch, for the anchors:
 /// tag ids 1..=TAGS in tag order.
-fn rows(k: usize) -> Vec<(i32, i64, f64, i16)> {
+fn rows(k: usize) -> Vec<(i32, i64, Option<f64>, i16)> {
     let at = (t0() + chrono::TimeDelta::seconds(k as i64)).timestamp_micros();
     (0..TAGS)
-        .map(|i| (i as i32 + 1, at, (i + k) as f64 * 0.25, 0))
+        .map(|i| (i as i32 + 1, at, Some((i + k) as f64 * 0.25), 0))
         .collect()
 }
 
@@ -93,7 +101,8 @@ const SQLITE_ANCHOR_DDL: &str = "DROP TABLE IF EXISTS anchor_samples; \
     CREATE TABLE anchor_samples (tag_id INTEGER NOT NULL, at_us INTEGER NOT NULL, value REAL, \
     quality INTEGER NOT NULL, PRIMARY KEY (tag_id, at_us)) WITHOUT ROWID";
 const PG_ANCHOR_DDL: &str = "DROP TABLE IF EXISTS anchor_samples; \
-    CREATE TABLE anchor_samples (LIKE history_samples INCLUDING ALL)";
+    CREATE TABLE anchor_samples (tag_id integer NOT NULL, at_us bigint NOT NULL, \
+    value double precision, quality smallint NOT NULL, PRIMARY KEY (tag_id, at_us))";
 
 fn sqlite_insert_sql(n: usize) -> String {
     let mut s = String::from("INSERT INTO anchor_samples (tag_id, at_us, value, quality) VALUES ");
@@ -106,7 +115,7 @@ fn sqlite_insert_sql(n: usize) -> String {
     s
 }
 
-async fn sqlite_anchor_batch(pool: &SqlitePool, rows: &[(i32, i64, f64, i16)]) {
+async fn sqlite_anchor_batch(pool: &SqlitePool, rows: &[(i32, i64, Option<f64>, i16)]) {
     let mut tx = pool.begin().await.unwrap();
     for chunk in rows.chunks(500) {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sqlite_insert_sql(chunk.len())));
@@ -118,14 +127,14 @@ async fn sqlite_anchor_batch(pool: &SqlitePool, rows: &[(i32, i64, f64, i16)]) {
     tx.commit().await.unwrap();
 }
 
-async fn pg_anchor_batch(pool: &PgPool, rows: &[(i32, i64, f64, i16)]) {
+async fn pg_anchor_batch(pool: &PgPool, rows: &[(i32, i64, Option<f64>, i16)]) {
     sqlx::query(
         "INSERT INTO anchor_samples (tag_id, at_us, value, quality) \
          SELECT * FROM UNNEST($1::int[], $2::bigint[], $3::float8[], $4::smallint[])",
     )
     .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.2).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.2).collect::<Vec<Option<f64>>>())
     .bind(rows.iter().map(|r| r.3).collect::<Vec<_>>())
     .execute(pool)
     .await
@@ -147,38 +156,64 @@ async fn sqlite_native(path: &std::path::Path) -> SqlitePool {
         .unwrap()
 }
 
-/// Backend name, our samples/s, anchor samples/s (medians of `repeats`).
+/// Our samples/s through the Historian, the anchor's, and the direct
+/// `append_samples` figure (medians of `repeats`).
 async fn ingest(
     label: &str,
     open: impl AsyncFn() -> (Db, Box<dyn AnchorSink>),
     repeats: usize,
 ) -> (f64, f64) {
     let tags = names(TAGS);
-    let batches: Vec<Vec<Sample>> = (0..INSTANTS).map(|k| batch(&tags, k)).collect();
-    let anchor_rows: Vec<_> = (0..INSTANTS).map(rows).collect();
-    let (mut ours, mut bare) = (Vec::new(), Vec::new());
+    let lots: Vec<Vec<Sample>> = (0..INSTANTS).map(|k| batch(&tags, k + 1)).collect();
+    let anchor_rows: Vec<_> = (0..INSTANTS).map(|k| rows(k + 1)).collect();
+    let total = (TAGS * INSTANTS) as f64;
+    let (mut ours, mut bare, mut direct) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..repeats {
         let (db, sink) = open().await;
-        // Intern the tags first (the anchor knows its ids already).
-        db.append_samples(&batch(&tags, INSTANTS + 10))
-            .await
-            .unwrap();
+        let spool = tempfile::tempdir().unwrap();
+        // The tags have history already (and ids; the anchor knows its ids).
+        db.append_samples(&batch(&tags, 0)).await.unwrap();
+        let h = Historian::start(
+            Arc::new(db.clone()),
+            spool.path(),
+            HistorianConfig::default(),
+        )
+        .unwrap();
         let t = Instant::now();
-        for b in &batches {
-            db.append_samples(b).await.unwrap();
+        for lot in &lots {
+            h.record_samples(lot.clone()).await;
         }
-        ours.push((TAGS * INSTANTS) as f64 / t.elapsed().as_secs_f64());
+        h.flush().await;
+        ours.push(total / t.elapsed().as_secs_f64());
+        let st = h.stats();
+        assert_eq!((st.written, st.spooled), (total as u64, 0), "{st:?}");
+        drop(h);
+
         sink.reset().await;
         let t = Instant::now();
         for r in &anchor_rows {
             sink.insert(r).await;
         }
-        bare.push((TAGS * INSTANTS) as f64 / t.elapsed().as_secs_f64());
+        bare.push(total / t.elapsed().as_secs_f64());
+
+        // The same lots straight into the store, a second later each.
+        let later: Vec<Vec<Sample>> = (0..INSTANTS)
+            .map(|k| batch(&tags, INSTANTS + 1 + k))
+            .collect();
+        let t = Instant::now();
+        for lot in &later {
+            db.append_samples(lot).await.unwrap();
+        }
+        direct.push(total / t.elapsed().as_secs_f64());
         db.close().await;
     }
-    let (o, a) = (median(ours.clone()), median(bare.clone()));
+    let (o, a, d) = (
+        median(ours.clone()),
+        median(bare.clone()),
+        median(direct.clone()),
+    );
     println!(
-        "ingest {label}: {o:.0} samples/s (runs {ours:.0?}); anchor bare sqlx {a:.0} samples/s (runs {bare:.0?}); ratio {:.2}",
+        "ingest {label}: {o:.0} samples/s through the Historian (runs {ours:.0?}); anchor bare sqlx {a:.0} samples/s (runs {bare:.0?}); ratio {:.2}; direct append_samples of each 10,000-sample lot {d:.0} samples/s (runs {direct:.0?})",
         o / a
     );
     (o, a)
@@ -187,7 +222,7 @@ async fn ingest(
 #[async_trait::async_trait]
 trait AnchorSink {
     async fn reset(&self);
-    async fn insert(&self, rows: &[(i32, i64, f64, i16)]);
+    async fn insert(&self, rows: &[(i32, i64, Option<f64>, i16)]);
 }
 
 struct SqliteSink(SqlitePool);
@@ -201,7 +236,7 @@ impl AnchorSink for SqliteSink {
             .await
             .unwrap();
     }
-    async fn insert(&self, rows: &[(i32, i64, f64, i16)]) {
+    async fn insert(&self, rows: &[(i32, i64, Option<f64>, i16)]) {
         sqlite_anchor_batch(&self.0, rows).await;
     }
 }
@@ -211,7 +246,7 @@ impl AnchorSink for PgSink {
     async fn reset(&self) {
         self.0.execute(sqlx::raw_sql(PG_ANCHOR_DDL)).await.unwrap();
     }
-    async fn insert(&self, rows: &[(i32, i64, f64, i16)]) {
+    async fn insert(&self, rows: &[(i32, i64, Option<f64>, i16)]) {
         pg_anchor_batch(&self.0, rows).await;
     }
 }
@@ -269,32 +304,56 @@ async fn cpu(window: Duration, repeats: usize) {
 }
 
 const BARE_QUERY: &str = "SELECT (at_us - $2) / $4 AS bucket, MIN(value) AS lo, MAX(value) AS hi, \
-     AVG(value) AS mean, COUNT(*) AS n, MAX(quality) AS worst FROM history_samples \
+     AVG(value) AS mean, COUNT(*) AS n, MAX(quality) AS worst FROM anchor_samples \
      WHERE tag_id = $1 AND at_us >= $2 AND at_us < $3 GROUP BY bucket ORDER BY bucket";
 
-/// Loads 30 days of a 1 s tag, then times `downsample` and the bare query.
+/// Appends per query-tag write: the size of the chunks live data gets.
+const QUERY_APPEND: i64 = 256;
+
+fn query_sample(tag: &TagName, s: i64) -> Sample {
+    let v = 60.0 + (s as f64 / 3600.0).sin() * 5.0 + (s % 17) as f64 * 0.01;
+    let q = if s % 1000 == 7 {
+        SampleQuality::BadTimeout
+    } else {
+        SampleQuality::Good
+    };
+    Sample::new(
+        tag.clone(),
+        t0() + chrono::TimeDelta::seconds(s),
+        Some(v),
+        q,
+    )
+}
+
+/// Loads 30 days of a 1 s tag into the store and the same rows into the
+/// anchor's raw table, then times `downsample` and the bare query.
 async fn query(
     label: &str,
     db: &Db,
+    sink: &dyn AnchorSink,
     after_load: impl AsyncFn(),
     bare: impl AsyncFn(i64, i64, i64, i64) -> usize,
 ) {
     let tag = TagName::parse("Hydro/Leach1/Temperature").unwrap();
     let mut k = 0;
     while k < QUERY_ROWS {
-        let chunk: Vec<Sample> = (k..(k + 100_000).min(QUERY_ROWS))
-            .map(|s| {
-                let v = 60.0 + (s as f64 / 3600.0).sin() * 5.0 + (s % 17) as f64 * 0.01;
-                Sample::new(
-                    tag.clone(),
-                    t0() + chrono::TimeDelta::seconds(s),
-                    Some(v),
-                    SampleQuality::Good,
-                )
-            })
+        let chunk: Vec<Sample> = (k..(k + QUERY_APPEND).min(QUERY_ROWS))
+            .map(|s| query_sample(&tag, s))
             .collect();
         db.append_samples(&chunk).await.unwrap();
-        k += 100_000;
+        k += QUERY_APPEND;
+    }
+    sink.reset().await;
+    let mut k = 0;
+    while k < QUERY_ROWS {
+        let rows: Vec<(i32, i64, Option<f64>, i16)> = (k..(k + 10_000).min(QUERY_ROWS))
+            .map(|s| {
+                let x = query_sample(&tag, s);
+                (1, x.at().timestamp_micros(), x.value(), x.quality().code())
+            })
+            .collect();
+        sink.insert(&rows).await;
+        k += 10_000;
     }
     after_load().await;
     let (from, to) = (t0(), t0() + chrono::TimeDelta::seconds(QUERY_ROWS));
@@ -316,7 +375,7 @@ async fn query(
     }
     let (o, a) = (median(ours.clone()), median(anchor.clone()));
     println!(
-        "query {label}: 2,592,000 rows into 1,000 buckets in {o:.0} ms (runs {ours:.0?}); anchor bare GROUP BY {a:.0} ms (runs {anchor:.0?}); ratio {:.2}",
+        "query {label}: 2,592,000 samples into 1,000 buckets in {o:.1} ms (runs {ours:.1?}); anchor bare GROUP BY over raw rows {a:.0} ms (runs {anchor:.0?}); ratio {:.3}",
         o / a
     );
 }
@@ -369,9 +428,11 @@ async fn main() {
     let qdir = tempfile::tempdir().unwrap();
     let db = Db::open_sqlite_dir(qdir.path()).await.unwrap();
     let pool = sqlite_native(&qdir.path().join("remine.db")).await;
+    let sink = SqliteSink(pool.clone());
     query(
         "SQLite",
         &db,
+        &sink,
         async || {},
         async |id, f, t, w| {
             sqlx::query(BARE_QUERY)
@@ -391,12 +452,12 @@ async fn main() {
         let url = pg.fresh_database().unwrap();
         let db = Db::open(&url).await.unwrap();
         let pool = PgPool::connect(&url).await.unwrap();
+        let sink = PgSink(pool.clone());
         let analyze = async || {
-            pool.execute("VACUUM ANALYZE history_samples")
-                .await
-                .unwrap();
+            pool.execute("VACUUM ANALYZE history_chunks").await.unwrap();
+            pool.execute("VACUUM ANALYZE anchor_samples").await.unwrap();
         };
-        query("PostgreSQL", &db, analyze, async |id, f, t, w| {
+        query("PostgreSQL", &db, &sink, analyze, async |id, f, t, w| {
             sqlx::query(BARE_QUERY)
                 .bind(id as i32)
                 .bind(f)

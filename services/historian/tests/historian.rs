@@ -30,7 +30,11 @@ fn good(name: &str, ms: i64, v: f64) -> Sample {
 }
 
 fn quick() -> HistorianConfig {
+    // The samples here are from 2023: a retention of 20 years keeps the
+    // retention task (it runs at start) from deleting them mid-test.
+    let twenty_years = Duration::from_secs(20 * 366 * 86_400);
     HistorianConfig {
+        default_policy: HistoryPolicy::new(0.0, Duration::from_secs(60), twenty_years).unwrap(),
         batch_size: 1000,
         batch_interval: Duration::from_millis(50),
         retry_min: Duration::from_millis(50),

@@ -15,9 +15,22 @@
 //! - a stream's mass is its recorded weighing (dry mass and uncertainty),
 //!   else the lot's mass with the uncertainty of how it was known;
 //! - an element's fraction is the lots' assays combined by inverse
-//!   variance, else the recorded content with the uncertainty of its
-//!   source (passport, estimate), else unknown (residues and losses) or
+//!   variance, else (for an input unit) its booked content, else unknown
+//!   (intermediates booked from their inputs, residues and losses) or
 //!   free of it;
+//! - a unit's booked content is factored, because its error is not the
+//!   unit's own: a chemistry estimate (domain brief section 2) is wrong
+//!   alike for every unit of that chemistry, and a manufacturer's
+//!   declarations of one chemistry share their method. Each (chemistry,
+//!   content source, element) has one content factor, measured as 1 with
+//!   the source's relative sigma ([`ContentSource::relative_sigma`]: 5 %
+//!   declared, 20 % estimated); a unit's fraction is its booked fraction
+//!   times that factor plus a small independent error of its own
+//!   (relative sigma 2 % declared, 5 % estimated).
+//!   The assays of black mass, filter dust, side fractions and solutions
+//!   downstream then correct the factors, the way a metal accountant
+//!   re-rates an estimate from what the plant assays, instead of spreading
+//!   the assays' verdict thinly over thousands of independent units;
 //! - nodes that make products balance elements only: the sulphate,
 //!   carbonate and water in a product come from reagents.
 
@@ -30,8 +43,8 @@ use remine_balance::{
 };
 use remine_domain::ports::Store;
 use remine_domain::{
-    ContentSource, Element, GenealogyEdge, Kilograms, Lot, LotId, LotKind, MassMethod,
-    combine_assays,
+    Chemistry, ContentSource, Element, GenealogyEdge, Kilograms, Lot, LotId, LotKind, MassMethod,
+    MeasuredMass, combine_assays,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -46,13 +59,30 @@ pub const BALANCED_ELEMENTS: [Element; 6] = [
     Element::Al,
 ];
 
-/// Relative uncertainty of a content by its source, where no assay is recorded.
-fn content_sigma(source: ContentSource) -> (f64, &'static str) {
+/// The relative sigma of the part of a unit's booked content error that
+/// is its own, beside the content factor its source shares with the
+/// other units of its chemistry (see the module's doc). A recorded assay
+/// of a unit has no shared part: its whole uncertainty is its own.
+fn own_content_sigma(source: ContentSource) -> f64 {
     match source {
-        ContentSource::Assayed => (0.03, "recorded assay"),
-        ContentSource::Declared => (0.05, "passport"),
-        ContentSource::Estimated => (0.15, "chemistry estimate"),
+        ContentSource::Assayed => ContentSource::Assayed.relative_sigma(),
+        ContentSource::Declared => 0.02,
+        ContentSource::Estimated => 0.05,
     }
+}
+
+fn source_label(source: ContentSource) -> &'static str {
+    match source {
+        ContentSource::Assayed => "recorded assay",
+        ContentSource::Declared => "passport",
+        ContentSource::Estimated => "chemistry estimate",
+    }
+}
+
+/// The content factor of units of `chemistry` booked from `source`, for `el`.
+fn factor_name(chemistry: Option<Chemistry>, source: ContentSource, el: Element) -> String {
+    let chem = chemistry.map_or("chemistry unknown", |c| c.name());
+    format!("{chem} {} {el}", source_label(source))
 }
 
 /// One element's recovery over the period.
@@ -143,7 +173,9 @@ impl PlantBalance {
         PlantBalance { store }
     }
 
-    /// Reconciles the lots made in `[from, to)`.
+    /// Reconciles the lots made in `[from, to)`: reads them, the edges
+    /// into them and their weighings and assays from the store, then
+    /// [`reconcile_records`].
     #[tracing::instrument(skip(self))]
     pub async fn period(
         &self,
@@ -151,9 +183,7 @@ impl PlantBalance {
         to: DateTime<Utc>,
     ) -> Result<PeriodBalance, MesError> {
         if to <= from {
-            return Err(MesError::NotAllowed(format!(
-                "the period must end after it starts ({from} .. {to})"
-            )));
+            return Err(period_err(from, to));
         }
         let lots: Vec<Lot> = self
             .store
@@ -172,7 +202,14 @@ impl PlantBalance {
             .collect();
         let mut weighings = HashMap::new();
         let mut assays = HashMap::new();
+        let mut chemistries = HashMap::new();
         for l in &lots {
+            if l.kind() == LotKind::InputUnit
+                && let Some(p) = l.passport()
+                && let Some(c) = self.store.passport(p).await?.and_then(|p| p.chemistry())
+            {
+                chemistries.insert(l.id().clone(), c);
+            }
             if let Some(m) = self.store.measurement(l.id()).await? {
                 weighings.insert(l.id().clone(), m);
             }
@@ -181,58 +218,168 @@ impl PlantBalance {
                 assays.insert(l.id().clone(), a);
             }
         }
-        let layout = layout(&lots, &edges, &weighings, &assays)?;
-        let network = layout
-            .builder
-            .build()
-            .map_err(|e| MesError::Internal(format!("balance network: {e}")))?;
-        let r = reconcile(&network, &Options::default()).map_err(|e| match e {
-            remine_balance::BalanceError::ComponentTooLarge { .. } => MesError::NotAllowed(
-                format!("the balance of {from} .. {to} cannot be reconciled: {e}"),
-            ),
-            other => MesError::Internal(format!("reconciliation: {other}")),
-        })?;
-        Ok(summarise(from, to, &layout, &network, &r))
+        let records = BalanceRecords {
+            lots,
+            edges,
+            weighings,
+            assays,
+            chemistries,
+        };
+        reconcile_records(from, to, &records)
     }
+}
+
+fn period_err(from: DateTime<Utc>, to: DateTime<Utc>) -> MesError {
+    MesError::NotAllowed(format!(
+        "the period must end after it starts ({from} .. {to})"
+    ))
+}
+
+/// What the balance of a period is made of, as the store records it: the
+/// lots made in the period, the edges into them, their weighings and
+/// assays (by lot), and the chemistry of each input unit from its
+/// passport (a unit missing here shares the factor of units whose
+/// chemistry is unknown).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BalanceRecords {
+    pub lots: Vec<Lot>,
+    pub edges: Vec<GenealogyEdge>,
+    pub weighings: HashMap<LotId, MeasuredMass>,
+    pub assays: HashMap<LotId, Vec<remine_domain::Assay>>,
+    pub chemistries: HashMap<LotId, Chemistry>,
+}
+
+/// The reconciled balance of `[from, to)` from its records, without the
+/// store: lays them out as a network (see the module's doc), reconciles it
+/// and reads back recovery, tests and closures. [`PlantBalance::period`]
+/// is this on what the store holds; benches feed a synthetic year straight in.
+pub fn reconcile_records(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    records: &BalanceRecords,
+) -> Result<PeriodBalance, MesError> {
+    if to <= from {
+        return Err(period_err(from, to));
+    }
+    let layout = layout(records)?;
+    let network = layout
+        .builder
+        .build()
+        .map_err(|e| MesError::Internal(format!("balance network: {e}")))?;
+    let r = reconcile(&network, &Options::default()).map_err(|e| match e {
+        remine_balance::BalanceError::ComponentTooLarge { .. } => MesError::NotAllowed(format!(
+            "the balance of {from} .. {to} cannot be reconciled: {e}"
+        )),
+        other => MesError::Internal(format!("reconciliation: {other}")),
+    })?;
+    Ok(summarise(from, to, &layout, &network, &r))
 }
 
 fn reading_err(e: remine_balance::BalanceError) -> MesError {
     MesError::Internal(format!("balance reading: {e}"))
 }
 
-fn layout(
-    lots: &[Lot],
-    edges: &[GenealogyEdge],
-    weighings: &HashMap<LotId, remine_domain::MeasuredMass>,
-    assays: &HashMap<LotId, Vec<remine_domain::Assay>>,
-) -> Result<Layout, MesError> {
+fn layout(records: &BalanceRecords) -> Result<Layout, MesError> {
+    let BalanceRecords {
+        lots,
+        edges,
+        weighings,
+        assays,
+        chemistries,
+    } = records;
     let by_id: HashMap<&LotId, &Lot> = lots.iter().map(|l| (l.id(), l)).collect();
     // Inputs of each lot made in the period.
     let mut inputs_of: BTreeMap<&LotId, BTreeSet<&LotId>> = BTreeMap::new();
     for e in edges {
         inputs_of.entry(&e.to).or_default().insert(&e.from);
     }
-    // A node per distinct input set; its name from its first output.
-    let mut node_of_key: BTreeMap<Vec<&LotId>, String> = BTreeMap::new();
-    let mut node_of_lot: HashMap<&LotId, String> = HashMap::new();
-    let mut makes_products: BTreeSet<String> = BTreeSet::new();
+    // A production step per distinct input set. A lot that several steps
+    // take from is either split into portions of one material (the steps
+    // make lots of the same kinds, as leach batches from one black-mass
+    // lot) or separated into different materials (a shredder's black mass
+    // and side fractions, a leach's solution and residue): separating
+    // steps are one process node.
+    let mut step_of_key: BTreeMap<Vec<&LotId>, usize> = BTreeMap::new();
+    let mut step_outputs: Vec<Vec<&LotId>> = Vec::new();
     for (out, ins) in &inputs_of {
         let key: Vec<&LotId> = ins.iter().copied().collect();
-        let name = node_of_key
-            .entry(key)
-            .or_insert_with(|| format!("make {out}"))
-            .clone();
-        if by_id
-            .get(out)
-            .is_some_and(|l| matches!(l.kind(), LotKind::Product(_)))
-        {
-            makes_products.insert(name.clone());
+        let step = *step_of_key.entry(key).or_insert_with(|| {
+            step_outputs.push(Vec::new());
+            step_outputs.len() - 1
+        });
+        step_outputs[step].push(*out);
+    }
+    let kinds_of = |step: usize| -> BTreeSet<String> {
+        step_outputs[step]
+            .iter()
+            .filter_map(|o| by_id.get(o))
+            .map(|l| kind_class(l.kind()))
+            .collect()
+    };
+    let step_kinds: Vec<BTreeSet<String>> = (0..step_outputs.len()).map(kinds_of).collect();
+    let mut steps_taking: HashMap<&LotId, BTreeSet<usize>> = HashMap::new();
+    for (key, &step) in &step_of_key {
+        for input in key {
+            steps_taking.entry(*input).or_default().insert(step);
         }
-        node_of_lot.insert(*out, name);
+    }
+    let mut parent: Vec<usize> = (0..step_outputs.len()).collect();
+    fn root(parent: &mut [usize], mut a: usize) -> usize {
+        while parent[a] != a {
+            parent[a] = parent[parent[a]];
+            a = parent[a];
+        }
+        a
+    }
+    for steps in steps_taking.values() {
+        let first = steps.iter().next().copied();
+        let separated = steps
+            .iter()
+            .any(|&s| first.is_some_and(|f| step_kinds[s] != step_kinds[f]));
+        if let (true, Some(f)) = (separated, first) {
+            for &s in steps {
+                let (a, b) = (root(&mut parent, f), root(&mut parent, s));
+                if a != b {
+                    parent[a] = b;
+                }
+            }
+        }
+    }
+    // A node per group of steps; its name from its first output. Nodes that
+    // make products or solutions balance elements only: reagents bring the
+    // sulphate, carbonate and water nobody weighs in.
+    let mut node_name: BTreeMap<usize, String> = BTreeMap::new();
+    let mut elements_only: BTreeSet<usize> = BTreeSet::new();
+    let mut node_of_lot: HashMap<&LotId, String> = HashMap::new();
+    for (step, outs) in step_outputs.iter().enumerate() {
+        let group = root(&mut parent, step);
+        if let Some(first) = outs.iter().min() {
+            let name = node_name
+                .entry(group)
+                .or_insert_with(|| format!("make {first}"));
+            if format!("make {first}") < *name {
+                *name = format!("make {first}");
+            }
+        }
+        if outs
+            .iter()
+            .filter_map(|o| by_id.get(o))
+            .any(|l| matches!(l.kind(), LotKind::Product(_) | LotKind::Solution))
+        {
+            elements_only.insert(group);
+        }
+    }
+    for (step, outs) in step_outputs.iter().enumerate() {
+        let group = root(&mut parent, step);
+        if let Some(name) = node_name.get(&group) {
+            for o in outs {
+                node_of_lot.insert(*o, name.clone());
+            }
+        }
     }
     let mut builder = NetworkBuilder::new();
-    for name in node_of_key.values() {
-        let b = if makes_products.contains(name) {
+    for (group, name) in &node_name {
+        let b = if elements_only.contains(group) {
             Balances::elements_only(&BALANCED_ELEMENTS)
         } else {
             Balances::total_and(&BALANCED_ELEMENTS)
@@ -259,6 +406,7 @@ fn layout(
         recorded_in: BTreeMap::new(),
         recorded_out: BTreeMap::new(),
     };
+    let mut factors: BTreeSet<String> = BTreeSet::new();
     // Lots from before the period that feed it enter from outside, by
     // their edge masses.
     let mut entered = BTreeSet::new();
@@ -364,7 +512,14 @@ fn layout(
         }
         out.builder.stream(&name, from, to, Some(mass_reading));
         for el in BALANCED_ELEMENTS {
-            let assay = stream_assay(l, el, assays.get(id))?;
+            let assay = stream_assay(l, el, assays.get(id), chemistries.get(id).copied())?;
+            if let BAssay::Factored { factor, .. } = &assay
+                && factors.insert(factor.clone())
+            {
+                let source = l.content_source();
+                let what = format!("{} content factor", source_label(source));
+                out.builder.factor(factor, source.relative_sigma(), &what);
+            }
             out.builder.assay(&name, el, assay);
         }
         match l.kind() {
@@ -385,10 +540,21 @@ fn layout(
     Ok(out)
 }
 
+/// A lot kind without its chemistry or product: what a step makes.
+fn kind_class(kind: LotKind) -> String {
+    match kind {
+        LotKind::BlackMass(_) => "black mass".into(),
+        LotKind::Product(_) => "product".into(),
+        LotKind::SideFraction(_) => "side fraction".into(),
+        other => other.code(),
+    }
+}
+
 fn stream_assay(
     l: &Lot,
     el: Element,
     assays: Option<&Vec<remine_domain::Assay>>,
+    chemistry: Option<Chemistry>,
 ) -> Result<BAssay, MesError> {
     let of_el: Vec<remine_domain::Assay> = assays
         .map(|v| v.iter().filter(|a| a.element() == el).cloned().collect())
@@ -404,16 +570,39 @@ fn stream_assay(
         return Ok(BAssay::Measured(r));
     }
     let kg = l.elements().get(el).kg();
+    if kg > 0.0 && l.kind() != LotKind::InputUnit {
+        // Booked from its inputs, not measured: the balances estimate it.
+        return Ok(BAssay::Unmeasured);
+    }
     if kg > 0.0 && l.mass().kg() > 0.0 {
-        let (rel, what) = content_sigma(l.content_source());
-        let r = Reading::fraction_relative((kg / l.mass().kg()).min(1.0), rel, what)
-            .map_err(reading_err)?;
-        return Ok(BAssay::Measured(r));
+        let source = l.content_source();
+        let fraction = (kg / l.mass().kg()).min(1.0);
+        let r =
+            Reading::fraction_relative(fraction, own_content_sigma(source), source_label(source))
+                .map_err(reading_err)?;
+        return Ok(if source == ContentSource::Assayed {
+            BAssay::Measured(r)
+        } else {
+            BAssay::Factored {
+                fraction: r,
+                factor: factor_name(chemistry, source, el),
+            }
+        });
     }
     Ok(match l.kind() {
         LotKind::Residue | LotKind::Loss => BAssay::Unmeasured,
         _ => BAssay::Free,
     })
+}
+
+/// A stream's reconciled element flow, the variance of its own part and,
+/// for a factored content, the factor (name, reconciled sigma, the booked
+/// element mass it multiplies): that part of the variance is shared by all
+/// the factor's streams, so it is summed before it is squared.
+struct FlowPart {
+    flow: f64,
+    own_variance: f64,
+    shared: Option<(String, f64, f64)>,
 }
 
 fn summarise(
@@ -423,23 +612,48 @@ fn summarise(
     network: &remine_balance::Network,
     r: &Reconciliation<'_>,
 ) -> PeriodBalance {
-    let flow_sigma = |stream: &str, el: Element| -> Option<(f64, f64)> {
+    let flow_sigma = |stream: &str, el: Element| -> Option<FlowPart> {
         let m = r.stream_mass(stream)?;
         let flow = r.element_flow(stream, el)?;
         let (mv, ms) = (m.estimate?, m.sigma.unwrap_or(0.0));
-        match r.assay(stream, el) {
-            None => Some((flow, 0.0)),
-            Some(x) => {
-                let (xv, xs) = (x.estimate?, x.sigma.unwrap_or(0.0));
-                Some((flow, ((xv * ms).powi(2) + (mv * xs).powi(2)).sqrt()))
+        let xv = r.fraction(stream, el)?;
+        if let Some((base, factor, own)) = r.factored(stream, el) {
+            let os = own.sigma.unwrap_or(0.0);
+            return Some(FlowPart {
+                flow,
+                own_variance: (xv * ms).powi(2) + (mv * os).powi(2),
+                shared: Some((
+                    factor.variable.to_string(),
+                    factor.sigma.unwrap_or(0.0),
+                    mv * base,
+                )),
+            });
+        }
+        let xs = r.assay(stream, el).and_then(|x| x.sigma).unwrap_or(0.0);
+        Some(FlowPart {
+            flow,
+            own_variance: (xv * ms).powi(2) + (mv * xs).powi(2),
+            shared: None,
+        })
+    };
+    let total = |parts: Vec<FlowPart>| -> (f64, f64) {
+        let mut value = 0.0;
+        let mut var = 0.0;
+        let mut shared: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+        for p in parts {
+            value += p.flow;
+            var += p.own_variance;
+            if let Some((name, sigma, booked)) = p.shared {
+                shared.entry(name).or_insert((sigma, 0.0)).1 += booked;
             }
         }
+        var += shared.values().map(|(s, b)| (s * b).powi(2)).sum::<f64>();
+        (value, var)
     };
     let mut recovery = Vec::new();
     for el in [Element::Ni, Element::Co, Element::Li, Element::Cu] {
-        let ins: Option<Vec<(f64, f64)>> =
-            layout.inputs.iter().map(|s| flow_sigma(s, el)).collect();
-        let outs: Option<Vec<(f64, f64)>> = layout
+        let ins: Option<Vec<_>> = layout.inputs.iter().map(|s| flow_sigma(s, el)).collect();
+        let outs: Option<Vec<_>> = layout
             .products
             .iter()
             .filter(|(_, pe)| *pe == el)
@@ -447,12 +661,8 @@ fn summarise(
             .collect();
         let (reconciled, sigma, input_kg, output_kg) = match (ins, outs) {
             (Some(i), Some(o)) => {
-                let (iv, is2) = i
-                    .iter()
-                    .fold((0.0, 0.0), |a, (v, s)| (a.0 + v, a.1 + s * s));
-                let (ov, os2) = o
-                    .iter()
-                    .fold((0.0, 0.0), |a, (v, s)| (a.0 + v, a.1 + s * s));
+                let (iv, is2) = total(i);
+                let (ov, os2) = total(o);
                 if iv > 0.0 {
                     let rate = ov / iv;
                     let rel = (os2 / ov.max(1e-12).powi(2) + is2 / iv.powi(2)).sqrt();

@@ -30,6 +30,10 @@ pub enum MesError {
         recipe: String,
         findings: Vec<String>,
     },
+    /// A report that cannot be made as asked (no data for the year, black
+    /// mass as an output, a bad facility file...).
+    #[error(transparent)]
+    Report(#[from] remine_reporting::ReportError),
     /// The plant did not do what was asked in time.
     #[error("{0}")]
     Plant(String),

@@ -12,7 +12,11 @@
 //!   weighings, assays and stock events and shows a lot's books;
 //! - [`Recipes`]: drafts, the signed two-person life cycle, diffs, and the
 //!   download of a released recipe to an Idle unit as a batch's control recipe;
-//! - [`recovery_report`] computes rRM per element for a year from the store;
+//! - [`Reports`]: the yearly recovery report (remine-reporting) with the
+//!   reconciled balance's uncertainty, provenance records, and the reports
+//!   a [`ReportSchedule`] files through the outbox; [`Deliveries`]: what
+//!   was sent where, and requeueing a parked delivery;
+//! - [`PlantBalance`] reconciles a period's metal balance;
 //! - [`Tracer`] answers genealogy traces (backward, forward, recall) on the
 //!   stored lot graph;
 //! - [`LineControl`] commands ISA-88 units through the state model, roles
@@ -22,8 +26,11 @@
 //!
 //! ```no_run
 //! # async fn f(store: std::sync::Arc<dyn remine_domain::ports::Store>) {
-//! let report = remine_mes::recovery_report(store.as_ref(), 2026).await.unwrap();
-//! println!("{} input units", report.input_units);
+//! let balance = remine_mes::PlantBalance::new(store);
+//! let from = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, 1, 0, 0, 0).unwrap();
+//! let to = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2027, 1, 1, 0, 0, 0).unwrap();
+//! let year = balance.period(from, to).await.unwrap();
+//! println!("chi-square {:.1} on {} degrees of freedom", year.chi_square, year.dof);
 //! # }
 //! ```
 
@@ -32,13 +39,14 @@ mod alarms;
 mod balance;
 mod control;
 mod control_config;
+mod deliveries;
 mod error;
 mod guarded;
 mod intake;
 mod live;
 pub mod production;
 mod recipes;
-mod report;
+mod reports;
 mod router;
 mod trace;
 mod users;
@@ -46,17 +54,18 @@ mod users;
 pub use accounting::{Accounting, CombinedAssay, LotAccounting};
 pub use alarms::{AckOutcome, AlarmView, Alarms, HistoryEntry, Shelve, history_csv, status_text};
 pub use balance::{
-    BALANCED_ELEMENTS, Closure, NodeClosure, PeriodBalance, PlantBalance, RecoveryFigure,
-    SuspectInstrument, SuspectReading,
+    BALANCED_ELEMENTS, BalanceRecords, Closure, NodeClosure, PeriodBalance, PlantBalance,
+    RecoveryFigure, SuspectInstrument, SuspectReading, reconcile_records,
 };
 pub use control::{CommandOutcome, LineControl, StartBatch, UnitRequest, UnitView};
 pub use control_config::{ControlConfig, Derivation, DerivedTag, UnitDef};
+pub use deliveries::Deliveries;
 pub use error::MesError;
 pub use guarded::{Actor, GuardedWriter, WriteOutcome};
 pub use intake::{Intake, unit_lot_id};
 pub use live::{LiveValues, Snapshot};
 pub use recipes::{DownloadRequest, Recipes};
-pub use report::recovery_report;
+pub use reports::{RecoveryOutcome, RecoveryRequest, ReportSchedule, Reports};
 pub use router::PlantIo;
 pub use trace::Tracer;
 pub use users::{MIN_PASSWORD_LEN, Session, Users, hash_password, random_password};

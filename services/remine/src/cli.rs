@@ -82,6 +82,56 @@ pub enum Command {
     /// and countries (the default), or forward to every lot made from it,
     /// with the kg of Ni, Co and Li allocated to each.
     Trace(TraceArgs),
+    /// Reports: the yearly recovery report by Reg. 2023/1542 and Del. Reg.
+    /// 2025/606 (JSON, CSV or a self-contained HTML page).
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// The recovery report of a calendar year: rRM of Co, Cu, Li and Ni and
+    /// rRE per input stream and Member State of collection, against the
+    /// 2027 and 2031 targets, with the uncertainty of each rate from the
+    /// reconciled balance.
+    Recovery(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The calendar year reported.
+    #[arg(long)]
+    pub year: i32,
+    /// json (validates against schemas/recycling-report.schema.json), csv
+    /// or html (one self-contained page that prints).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Json)]
+    pub format: ReportFormat,
+    /// Write here instead of standard output (nothing is written when the
+    /// report fails).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// The facility configuration (steps, efficiencies, product names);
+    /// default: facility.toml in the data directory.
+    #[arg(long)]
+    pub facility: Option<PathBuf>,
+    /// A provisional report (during the year) rather than the final one.
+    #[arg(long)]
+    pub provisional: bool,
+    /// Data a downstream facility sent (JSON, schemas/downstream-facility-data.schema.json);
+    /// may be given several times.
+    #[arg(long)]
+    pub downstream: Vec<PathBuf>,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Json,
+    Csv,
+    Html,
 }
 
 #[derive(Debug, Args)]

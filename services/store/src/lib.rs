@@ -84,6 +84,7 @@ mod history;
 mod location;
 mod lots;
 mod migrations;
+mod outbox;
 mod recipes;
 mod rows;
 mod users;

@@ -41,6 +41,16 @@ const SQLITE: &[Source] = &[
         "history",
         include_str!("../migrations/sqlite/0005_history.sql"),
     ),
+    (
+        6,
+        "history_chunks",
+        include_str!("../migrations/sqlite/0006_history_chunks.sql"),
+    ),
+    (
+        7,
+        "outbox",
+        include_str!("../migrations/sqlite/0007_outbox.sql"),
+    ),
 ];
 
 const POSTGRES: &[Source] = &[
@@ -68,6 +78,16 @@ const POSTGRES: &[Source] = &[
         5,
         "history",
         include_str!("../migrations/postgres/0005_history.sql"),
+    ),
+    (
+        6,
+        "history_chunks",
+        include_str!("../migrations/postgres/0006_history_chunks.sql"),
+    ),
+    (
+        7,
+        "outbox",
+        include_str!("../migrations/postgres/0007_outbox.sql"),
     ),
 ];
 

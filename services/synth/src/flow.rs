@@ -17,6 +17,14 @@
 //! product lots (blends of [`LEACH_BATCHES_PER_PRODUCT_LOT`] batches), the
 //! Fe/Al/Cu cake and the effluent.
 //!
+//! The shredder's mechanical loss (the dust its filter catches and the
+//! electrolyte its condenser collects, the simulator's last partition
+//! fraction) is collected in bins that close with the side-fraction
+//! containers; like them, each bin is weighed (the same platform scale) and
+//! sampled (ICP, 5 %), so the shredder's element balances close on
+//! readings and can check the units' booked contents. The loss lot's
+//! truth is the whole partition fraction: nothing escapes unmeasured.
+//!
 //! Conservation is by construction: every split takes its last part as the
 //! remainder, as the simulator's models do, so each tracked element
 //! received is, at year end, in exactly one lot's remaining material.
@@ -548,10 +556,12 @@ impl Gen<'_> {
         if !loss.parts.is_empty() {
             self.n.mech_loss += 1;
             let id = self.id(&format!("LOSS-mech-{:04}", self.n.mech_loss))?;
+            // The dust filter's and the condenser's bins are weighed on the
+            // side-fraction scale and sampled when emptied.
             let measure = Measure {
-                scale: Instrument::MechanicalLossEstimate,
+                scale: Instrument::SideScale,
                 moisture: (0.0, 0.0),
-                assay: None,
+                assay: Some((Instrument::DustAssay, &SOLID_ASSAY[..7], SOLID_DETECTION)),
             };
             self.close(loss, id, LotKind::Loss, measure)?;
         }

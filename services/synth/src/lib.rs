@@ -19,9 +19,11 @@
 //!
 //! What the plant knows is measured with the noise of domain brief section
 //! 6 ([`Instrument`]): every lot is weighed (weighbridge, platform scales,
-//! belt weighers, tank, flow meter, or an estimate by difference), black
+//! belt weighers, tank, flow meter), black
 //! mass and filter cakes with a moisture determination, and black mass,
-//! side fractions, solutions, products, cakes and effluent are assayed. A
+//! side fractions, the shredder's filter dust and condensate (its
+//! mechanical loss, collected in bins), solutions, products, cakes and
+//! effluent are assayed. A
 //! [`Bias`] makes one instrument wrong on purpose, so that gross-error
 //! detection can be tested. At the scale, 200,000 units give about
 //! 5,000 black-mass lots, 20,000 leach batches and 5,000 product lots

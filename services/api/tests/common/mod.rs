@@ -49,6 +49,7 @@ pub fn state(store: Arc<dyn Store>, users: Users) -> AppState {
         control: None,
         alarms: None,
         history: None,
+        facility: None,
     }
 }
 

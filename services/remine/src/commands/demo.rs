@@ -18,7 +18,7 @@ use remine_domain::recipe::lifecycle::Transition;
 use remine_domain::recipe::{Line, RecipeKey};
 use remine_domain::{Chemistry, CountryCode, Role, Username};
 use remine_mes::production::{Production, RunConfig};
-use remine_mes::{Actor, Intake, Recipes, Users, random_password, recovery_report};
+use remine_mes::{Actor, Intake, Recipes, Users, random_password};
 use remine_modbus::ModbusConfig;
 use remine_opcua::OpcUaConfig;
 use remine_sim::SimConfig;
@@ -38,7 +38,12 @@ const HYDROMET_MAP: &str = include_str!("../../demo/plant-hydromet.toml");
 const CONTROL: &str = include_str!("../../demo/control.toml");
 use super::HISTORIAN_SPOOL_DIR;
 const DEMO_DB_FILE: &str = "demo.db";
+/// The demo plant's facility configuration for its reports.
+const FACILITY: &str = include_str!("../../demo/facility.toml");
 const STATIONS: usize = 4;
+/// How often the adapters poll the simulated PLCs: live values reach the
+/// HMI within 250 ms of a change (BENCHMARKS.md).
+const LIVE_PERIOD: Duration = Duration::from_millis(100);
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     // Fail fast on the HTTP port before anything starts.
@@ -59,6 +64,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     })
     .await
     .context("plant simulator")?;
+    let sim = Arc::new(sim);
 
     let fill = |template: &str| {
         template
@@ -78,7 +84,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         &fill(HYDROMET_MAP),
         "demo/plant-hydromet.toml",
     )?];
-    let plant = plant::connect(modbus, opcua, dyn_store.clone(), Duration::from_millis(200))?;
+    let plant = plant::connect(modbus, opcua, dyn_store.clone(), LIVE_PERIOD)?;
     let historian = plant::record_history(
         &plant,
         store.clone(),
@@ -111,7 +117,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         dyn_store.clone(),
         store.clone(),
         recipes.clone(),
-    ).await?;
+    )
+    .await?;
     let state = AppState {
         control: Some(control),
         alarms: Some(alarms),
@@ -124,9 +131,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         site: "remine demo plant (simulated)".into(),
         stats: plant.stats.clone(),
         history: Some(store.clone()),
+        facility: Some(Arc::new(remine_reporting::FacilityConfig::from_toml(
+            FACILITY,
+            "demo/facility.toml",
+        )?)),
     };
     let addr = listener.local_addr()?;
-    let http = tokio::spawn(async move { axum::serve(listener, remine_api::app(state)).await });
+    // The demo alone lets a supervisor inject simulator faults through the API.
+    let faults = remine_api::DemoFaults(Arc::new(SimFaults(Arc::downgrade(&sim))));
+    let app = remine_api::app(state).layer(axum::Extension(faults));
+    let http = tokio::spawn(async move { axum::serve(listener, app).await });
 
     println!("remine demo: simulated plant at speed x{}", args.speed);
     println!(
@@ -173,14 +187,64 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         println!("stopping before the production run finished");
         production.abort();
     } else if let Ok(Err(_)) = production.await {
-        sim.shutdown().await;
+        stop_simulator(sim).await;
         return Ok(ExitCode::FAILURE);
     }
     historian.flush().await;
-    sim.shutdown().await;
+    stop_simulator(sim).await;
     store.close().await;
     println!("remine demo stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Stops the simulator, waiting for its tasks unless a fault request still
+/// holds it (then dropping it stops it).
+async fn stop_simulator(sim: Arc<remine_sim::RunningPlant>) {
+    if let Ok(sim) = Arc::try_unwrap(sim) {
+        sim.shutdown().await;
+    }
+}
+
+/// The demo's simulator as the API's fault target. It holds the plant
+/// weakly, so stopping the demo is not kept waiting by the HTTP server.
+#[derive(Debug)]
+struct SimFaults(std::sync::Weak<remine_sim::RunningPlant>);
+
+impl SimFaults {
+    fn plant(&self) -> Result<Arc<remine_sim::RunningPlant>, String> {
+        self.0
+            .upgrade()
+            .ok_or_else(|| "the simulator has stopped".to_string())
+    }
+}
+
+type Answer<T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, String>> + Send>>;
+
+impl remine_api::SimulatorFaults for SimFaults {
+    fn inject(&self, request: serde_json::Value) -> Answer<serde_json::Value> {
+        let result = self.plant().and_then(|sim| {
+            let request: remine_sim::FaultRequest =
+                serde_json::from_value(request).map_err(|e| format!("fault request: {e}"))?;
+            let fault = request.parse().map_err(|e| format!("fault request: {e}"))?;
+            let id = sim
+                .inject(fault)
+                .map_err(|e| format!("fault request: {e}"))?;
+            Ok(serde_json::json!({ "id": id }))
+        });
+        Box::pin(async move { result })
+    }
+
+    fn list(&self) -> Answer<serde_json::Value> {
+        let result = self.plant().and_then(|sim| {
+            serde_json::to_value(sim.faults()).map_err(|e| format!("fault list: {e}"))
+        });
+        Box::pin(async move { result })
+    }
+
+    fn clear(&self, id: u64) -> Answer<bool> {
+        let result = self.plant().map(|sim| sim.clear(id));
+        Box::pin(async move { result })
+    }
 }
 
 /// The demo's own database: DATA/demo.db recreated, or an empty --db.
@@ -195,6 +259,10 @@ async fn open_fresh(args: &DemoArgs) -> anyhow::Result<Db> {
     let dir = &args.db.data;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    // For `remine report recovery --data DIR` on the demo's database.
+    let facility = dir.join(super::report::FACILITY_FILE);
+    std::fs::write(&facility, FACILITY)
+        .with_context(|| format!("cannot write {}", facility.display()))?;
     for suffix in ["", "-wal", "-shm"] {
         let p = dir.join(format!("{DEMO_DB_FILE}{suffix}"));
         if p.exists() {
@@ -372,31 +440,48 @@ async fn produce(
         result.setpoint_writes
     );
     let year = chrono::Utc::now().year();
-    let report = recovery_report(store.as_ref(), year).await?;
+    let outcome = remine_mes::Reports::new(store.clone())
+        .recovery(
+            remine_mes::RecoveryRequest {
+                year,
+                status: remine_reporting::ReportStatus::Provisional,
+                facility: remine_reporting::FacilityConfig::from_toml(
+                    FACILITY,
+                    "demo/facility.toml",
+                )?,
+                downstream: Vec::new(),
+                generated_at: chrono::Utc::now(),
+            },
+            &|_| (),
+        )
+        .await?;
+    let Some(stream) = outcome.report.streams.first() else {
+        println!("recovery rates {year}: no input stream");
+        return Ok(());
+    };
     println!(
-        "recovery rates {year} (rRM, Reg. 2023/1542 Annex XII), from {} input units, {}:",
-        report.input_units, report.input_mass
+        "recovery rates {year} (rRM, Reg. 2023/1542 Annex XII, provisional), from {} input units, {:.3} t:",
+        stream.total.input_units, stream.total.m_input_tonnes
     );
-    for e in &report.elements {
-        match e.rate_pct {
+    for row in &stream.total.rows {
+        match row.r_rm {
             Some(r) => println!(
-                "  {:<2} {:>6.1} % +- {:.1}  ({} in, {} out){}",
-                e.element.symbol(),
+                "  {:<2} {:>6.1} % +- {:.1} ({}){}",
+                row.element,
                 r,
-                e.sigma_pct.unwrap_or(0.0),
-                e.input,
-                e.output,
-                e.targets
+                row.r_rm_sigma.unwrap_or(0.0),
+                row.uncertainty_basis,
+                row.targets
                     .iter()
-                    .map(|(t, met)| format!(
+                    .map(|t| format!(
                         "  {} target {} %: {}",
                         t.by_end_of,
-                        t.pct,
-                        if *met { "met" } else { "not met" }
+                        t.target_pct,
+                        if t.met { "met" } else { "not met" }
                     ))
                     .collect::<String>()
             ),
-            None => println!("  {:<2}      -    (none in the input)", e.element.symbol()),
+            None => println!("  {:<2}      -    (none in the input)", row.element),
         }
     }
     Ok(())

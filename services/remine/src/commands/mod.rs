@@ -4,6 +4,7 @@ mod audit;
 mod demo;
 mod passport;
 mod recipe;
+mod report;
 mod serve;
 mod sim;
 mod synth;
@@ -73,5 +74,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Synth(args) => synth::run(&args).await,
         Command::Trace(args) => trace::run(&args).await,
+        Command::Report {
+            command: crate::cli::ReportCommand::Recovery(args),
+        } => report::recovery(&args).await,
     }
 }

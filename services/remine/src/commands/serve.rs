@@ -11,9 +11,19 @@
 //! opcua = ["plant/hydromet.toml"]
 //! live_period_ms = 200
 //! control = "plant/control.toml"   # optional: units, permissives, alarms
+//! [reports]                          # optional
+//! facility = "plant/facility.toml"   # steps, efficiencies: reports need it
+//! delivery = "plant/delivery.toml"   # connectors to the platforms
+//! send_to = ["catenax"]              # connectors reports are filed with
+//! monthly_provisional = true         # a provisional report after each month
+//! final_from = "02-01"               # the previous year's final one from MM-DD
 //! ```
 //! The control file's format is in remine-mes (`ControlConfig`); the demo
-//! plant's is services/remine/demo/control.toml.
+//! plant's is services/remine/demo/control.toml. The facility file's is in
+//! remine-reporting (services/reporting/facility.example.toml), the delivery
+//! file's in remine-delivery (`DeliveryConfig`). With both and `send_to`,
+//! serve files the scheduled reports (checked at start and hourly) through
+//! the outbox, and its worker delivers them.
 //! `serve` creates no users: add them with `remine user add`.
 
 use super::{HISTORIAN_SPOOL_DIR, PLANT_DB_FILE};
@@ -21,8 +31,9 @@ use crate::cli::{DbArgs, ServeArgs};
 use crate::{plant, server, storage};
 use anyhow::Context;
 use remine_api::AppState;
+use remine_domain::outbox::ConnectorName;
 use remine_domain::ports::HistoryStore;
-use remine_mes::{ControlConfig, LiveValues, Recipes, Users};
+use remine_mes::{ControlConfig, LiveValues, Recipes, ReportSchedule, Reports, Users};
 use remine_modbus::ModbusConfig;
 use remine_opcua::OpcUaConfig;
 use serde::Deserialize;
@@ -41,6 +52,19 @@ struct ServeConfig {
     database: Option<String>,
     #[serde(default)]
     plant: PlantSection,
+    #[serde(default)]
+    reports: ReportsSection,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ReportsSection {
+    facility: Option<PathBuf>,
+    delivery: Option<PathBuf>,
+    #[serde(default)]
+    send_to: Vec<String>,
+    monthly_provisional: Option<bool>,
+    final_from: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -95,6 +119,80 @@ struct Loaded {
     modbus: Vec<ModbusConfig>,
     opcua: Vec<OpcUaConfig>,
     control: Option<ControlConfig>,
+    reports: Reporting,
+}
+
+/// The reports part of a configuration, loaded and checked.
+#[derive(Debug, Default)]
+struct Reporting {
+    facility: Option<remine_reporting::FacilityConfig>,
+    delivery: Option<remine_delivery::DeliveryConfig>,
+    send_to: Vec<ConnectorName>,
+    schedule: ReportSchedule,
+}
+
+/// Loads the `[reports]` files and checks that every `send_to` names a
+/// connector of the delivery file.
+fn load_reports(path: &Path, dir: &Path, r: &ReportsSection) -> anyhow::Result<Reporting> {
+    let facility = match &r.facility {
+        None => None,
+        Some(p) => {
+            let file = dir.join(p);
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read facility file {}", file.display()))?;
+            Some(remine_reporting::FacilityConfig::from_toml(
+                &text,
+                &file.display().to_string(),
+            )?)
+        }
+    };
+    let delivery = match &r.delivery {
+        None => None,
+        Some(p) => Some(remine_delivery::DeliveryConfig::load(&dir.join(p))?),
+    };
+    let mut send_to = Vec::new();
+    for name in &r.send_to {
+        let name = ConnectorName::parse(name)
+            .map_err(|e| anyhow::anyhow!("{}: reports.send_to: {e}", path.display()))?;
+        let known = delivery
+            .as_ref()
+            .is_some_and(|d| d.connectors.iter().any(|c| c.name() == &name));
+        if !known {
+            anyhow::bail!(
+                "{}: reports.send_to names connector {name}, which reports.delivery does not define",
+                path.display()
+            );
+        }
+        send_to.push(name);
+    }
+    if !send_to.is_empty() && facility.is_none() {
+        anyhow::bail!(
+            "{}: reports.send_to needs reports.facility (reports are made with it)",
+            path.display()
+        );
+    }
+    let mut schedule = ReportSchedule::default();
+    if let Some(m) = r.monthly_provisional {
+        schedule.monthly_provisional = m;
+    }
+    if let Some(text) = &r.final_from {
+        let parsed = text
+            .split_once('-')
+            .and_then(|(m, d)| Some((m.parse::<u32>().ok()?, d.parse::<u32>().ok()?)))
+            .filter(|(m, d)| (1..=12).contains(m) && (1..=31).contains(d));
+        schedule.final_from = parsed.ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: reports.final_from '{text}' is not a MM-DD date",
+                path.display()
+            )
+        })?;
+    }
+    Ok(Reporting {
+        facility,
+        delivery,
+        send_to,
+        schedule,
+    })
 }
 
 /// Loads the configuration, every tag map and the control file it names,
@@ -141,11 +239,13 @@ fn load_all(path: &Path) -> anyhow::Result<Loaded> {
             Some(control)
         }
     };
+    let reports = load_reports(path, dir, &config.reports)?;
     Ok(Loaded {
         config,
         modbus,
         opcua,
         control,
+        reports,
     })
 }
 
@@ -156,6 +256,7 @@ pub fn check(path: &Path) -> anyhow::Result<ExitCode> {
         modbus,
         opcua,
         control,
+        reports,
     } = load_all(path)?;
     let tags: usize = modbus.iter().map(|m| m.catalogue().len()).sum::<usize>()
         + opcua.iter().map(|o| o.catalogue().len()).sum::<usize>();
@@ -176,6 +277,25 @@ pub fn check(path: &Path) -> anyhow::Result<ExitCode> {
             c.derived.len()
         );
     }
+    if let Some(f) = &reports.facility {
+        println!(
+            "reports: facility '{}', {} process steps: OK",
+            f.facility().name,
+            f.steps().len()
+        );
+    }
+    if let Some(d) = &reports.delivery {
+        println!(
+            "reports: {} delivery connectors, reports sent to [{}]: OK",
+            d.connectors.len(),
+            reports
+                .send_to
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -185,6 +305,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         modbus,
         opcua,
         control,
+        reports,
     } = load_all(&args.config)?;
     let db_args = DbArgs {
         data: args.db.data.clone(),
@@ -212,7 +333,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     let (control, alarms) = match (control, &connected) {
         (Some(c), Some(p)) => {
-            let (control, alarms) = plant::control(c, p, store.clone(), db.clone(), recipes.clone()).await?;
+            let (control, alarms) =
+                plant::control(c, p, store.clone(), db.clone(), recipes.clone()).await?;
             (Some(control), Some(alarms))
         }
         _ => (None, None),
@@ -246,7 +368,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .as_ref()
             .map(|p| p.stats.clone())
             .unwrap_or_default(),
-        history: historian.as_ref().map(|_| db.clone() as Arc<dyn HistoryStore>),
+        history: historian
+            .as_ref()
+            .map(|_| db.clone() as Arc<dyn HistoryStore>),
+        facility: reports.facility.clone().map(Arc::new),
+    };
+    let delivery = match &reports.delivery {
+        Some(d) => Some(remine_delivery::start(d, db.clone())?),
+        None => None,
+    };
+    let filing = match (&reports.facility, reports.send_to.is_empty()) {
+        (Some(facility), false) => Some(tokio::spawn(file_reports(
+            Reports::new(state.store.clone()),
+            reports.schedule.clone(),
+            facility.clone(),
+            reports.send_to.clone(),
+        ))),
+        _ => None,
     };
     println!(
         "serving {} on http://{}/",
@@ -260,5 +398,35 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(h) = historian {
         h.flush().await;
     }
+    if let Some(f) = filing {
+        f.abort();
+    }
+    if let Some(d) = delivery {
+        d.shutdown().await;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Files the reports the schedule makes due, at start and then hourly.
+async fn file_reports(
+    reports: Reports,
+    schedule: ReportSchedule,
+    facility: remine_reporting::FacilityConfig,
+    targets: Vec<ConnectorName>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        match reports
+            .file_due(chrono::Utc::now(), &schedule, &facility, &targets)
+            .await
+        {
+            Ok(filed) => {
+                for id in filed {
+                    tracing::info!(document = %id, "report filed and queued for delivery");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "scheduled report not filed"),
+        }
+    }
 }
