@@ -83,7 +83,10 @@
 //! (nalgebra); a larger one, such as a plant year whose blends chain every
 //! lot, by faer's sparse Cholesky of `M` in a minimum-degree order, reused
 //! across linearisations (`max_factor_entries` refuses a factor too large
-//! for memory).
+//! for memory). A reading that enters very many equations (a content
+//! factor over a year) is kept out of the sparse factor and added back
+//! exactly by the Woodbury identity, so it does not make them one dense
+//! block.
 //!
 //! ```
 //! use remine_balance::{Balances, Endpoint, NetworkBuilder, Options, Reading, reconcile};
