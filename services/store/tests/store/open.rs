@@ -8,14 +8,17 @@ use remine_domain::ports::{AuditLog, StoreError, UserStore};
 use remine_store::{Backend, Db};
 use std::time::{Duration, Instant};
 
+/// Every migration of the dialect (services/store/src/migrations.rs).
+const MIGRATIONS: i64 = 7;
+
 async fn migrations_apply_once_and_reapplying_changes_nothing(db: Db, raw: Raw) {
-    assert_eq!(raw.count("_sqlx_migrations").await, 5);
+    assert_eq!(raw.count("_sqlx_migrations").await, MIGRATIONS);
     db.add_user(&user("anna", Role::Admin), event("user.add", "anna"))
         .await
         .unwrap();
     let again = Db::open(&raw.url).await.unwrap();
     assert_eq!(again.backend(), db.backend());
-    assert_eq!(raw.count("_sqlx_migrations").await, 5);
+    assert_eq!(raw.count("_sqlx_migrations").await, MIGRATIONS);
     assert!(again.user(&user_name("anna")).await.unwrap().is_some());
     again
         .append(event("test.append", "after reopen"))
