@@ -5,12 +5,12 @@
 // beep, muted per console (remembered in localStorage).
 "use strict";
 
-import {$, api, h, num, time, may, dialog, say} from "./core.js";
+import {$, api, h, num, time, may, dialog, say, onAlarmEvent} from "./core.js";
 
 const MUTE_KEY = "remine.alarmSoundMuted";
 const RANK = {critical: 0, high: 1, medium: 2, low: 3};
 let state = {active: [], shelved: [], outOfService: [], floods: []};
-let stream = null;
+let unsubscribe = null;
 let refreshTimer = null;
 let beepTimer = null;
 let audio = null;
@@ -42,17 +42,19 @@ function scheduleRefresh() {
   refreshTimer = setTimeout(refresh, 150);
 }
 
+/// Starts following the alarms (the events come over core's one stream).
 export function start() {
   stop();
   refresh();
-  stream = new EventSource("/api/v1/alarms/stream");
-  stream.addEventListener("alarm", (e) => { scheduleRefresh(); appendHistory(JSON.parse(e.data)); });
-  stream.addEventListener("lagged", scheduleRefresh);
+  unsubscribe = onAlarmEvent((type, data) => {
+    scheduleRefresh();
+    if (type === "alarm") appendHistory(JSON.parse(data));
+  });
   paintMute();
 }
 
 export function stop() {
-  if (stream) { stream.close(); stream = null; }
+  if (unsubscribe) { unsubscribe(); unsubscribe = null; }
   soundWhile(false);
 }
 

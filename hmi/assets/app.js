@@ -40,7 +40,7 @@ async function start() {
   } catch (_) { showLogin(); }
 }
 
-async function enter(me) {
+async function enter(me, fresh = false) {
   session.user = me.user; session.role = me.role; session.csrf = me.csrfToken;
   $("login-view").hidden = true;
   $("nav").hidden = false; $("logout").hidden = false; $("mute").hidden = false;
@@ -51,7 +51,7 @@ async function enter(me) {
   if (!initialised) for (const s of Object.values(SCREENS)) if (s.init) s.init(t);
   initialised = true;
   applySnapshot(t.snapshot);
-  connectStream();
+  connectStream(fresh);
   alarms.start();
   route();
   resetIdle();
@@ -91,7 +91,7 @@ $("login-form").addEventListener("submit", async (e) => {
   try {
     const me = await api("/session", {method: "POST", body: {user: $("login-user").value, password: $("login-password").value}});
     $("login-password").value = "";
-    await enter(me);
+    await enter(me, true);
   } catch (err) { $("login-error").textContent = err.message; }
 });
 

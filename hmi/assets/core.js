@@ -64,17 +64,50 @@ export const readings = new Map();
 const listeners = new Set();
 let lastSnapshotAt = 0;
 let events = null;
+let shared = null;
+
+const alarmListeners = new Set();
 
 export function onSnapshot(f) { listeners.add(f); return () => listeners.delete(f); }
+/// `f(type, data)` for the alarm events of the one stream ("alarm" with the
+/// history entry, "lagged" when the server dropped some for this client).
+export function onAlarmEvent(f) { alarmListeners.add(f); return () => alarmListeners.delete(f); }
 
-export function connectStream() {
-  if (events) events.close();
-  events = new EventSource("/api/v1/stream");
-  events.addEventListener("snapshot", (e) => applySnapshot(JSON.parse(e.data)));
-  events.onerror = () => setLink(false);
+/// The live values and the alarms come over one server-sent-events stream
+/// (/api/v1/stream?alarms=true), held for every tab of this browser by a
+/// shared worker: a browser opens at most six connections to one server,
+/// so a stream per tab would stall the seventh tab. Without shared workers
+/// the tab opens its own stream. `fresh`: just logged in, so the worker's
+/// stream (opened with an older session, perhaps) starts again.
+export function connectStream(fresh = false) {
+  closeStream();
+  if (typeof SharedWorker === "function") {
+    try {
+      shared = new SharedWorker("/assets/stream-worker.js", {name: "remine-stream"});
+      shared.port.onmessage = (e) => dispatch(e.data.type, e.data.data);
+      shared.port.start();
+      shared.port.postMessage(fresh ? "restart" : "connect");
+      return;
+    } catch (_) { shared = null; }
+  }
+  events = new EventSource("/api/v1/stream?alarms=true");
+  for (const type of ["snapshot", "alarm", "lagged"]) events.addEventListener(type, (e) => dispatch(type, e.data));
+  events.onopen = () => dispatch("open", "");
+  events.onerror = () => dispatch("error", "");
 }
 
-export function closeStream() { if (events) { events.close(); events = null; } }
+function dispatch(type, data) {
+  if (type === "snapshot") applySnapshot(JSON.parse(data));
+  else if (type === "error") setLink(false);
+  // After a reconnect, alarm events of the gap are gone: re-read them.
+  else if (type === "open") { for (const f of alarmListeners) f("lagged", ""); }
+  else for (const f of alarmListeners) f(type, data);
+}
+
+export function closeStream() {
+  if (events) { events.close(); events = null; }
+  if (shared) { shared.port.postMessage("close"); shared.port.close(); shared = null; }
+}
 
 function setLink(live) {
   const link = $("link");

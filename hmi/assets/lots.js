@@ -11,17 +11,14 @@ import {$, api, h, svg, row, num, time} from "./core.js";
 const MAX_GRAPH = 80;
 let allLots = [];
 
-function matches(l, q) {
-  if (!q) return true;
-  const hay = [l.id, l.passport, l.label, l.kind, l.countryOfCollection].filter(Boolean).join(" ").toLowerCase();
-  return q.toLowerCase().split(/\s+/).every((w) => hay.includes(w));
-}
+const SHOWN = 500;
 
+/// The server searches (GET /lots?q=): every word in the lot id, passport
+/// id or GB/T code, label, kind or country; the newest SHOWN are listed.
 async function search() {
   const q = $("lot-search").value.trim();
-  allLots = await api("/lots");
-  const found = allLots.filter((l) => matches(l, q));
-  $("lot-rows").replaceChildren(...(found.length ? found.slice(-500).reverse().map((l) => {
+  const found = await api(`/lots?limit=${SHOWN}` + (q ? `&q=${encodeURIComponent(q)}` : ""));
+  $("lot-rows").replaceChildren(...(found.length ? found.slice().reverse().map((l) => {
     const a = h("a", {href: `#lots/${encodeURIComponent(l.id)}`}, l.id);
     return h("tr", {"data-lot": l.id}, h("td", {}, a), h("td", {}, l.label), h("td", {class: "num"}, num(l.massKg, 1)),
       h("td", {class: "passport"}, l.passport || ""), h("td", {}, time(l.createdAt)));

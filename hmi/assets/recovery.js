@@ -1,6 +1,8 @@
 // Recovery: the year's Ni, Co, Li and Cu recovery against the targets of
 // Regulation (EU) 2023/1542 for the end of 2027 and of 2031, with the
 // reconciled rate's uncertainty (GET /balance, which reconciles), by month;
+// by chemistry and month of receipt, traced to the products so far (GET
+// /reports/recovery/cohorts);
 // the yearly report as the report service gives it (read defensively: any
 // shape is shown as far as it is understood); and the delivery status of
 // reports to the platform, when the server has that route.
@@ -90,6 +92,38 @@ async function months(year) {
   $("recovery-months").replaceChildren(...(rows.length ? rows : [h("tr", {}, h("td", {colspan: 5, class: "note"}, "no month with input yet"))]));
 }
 
+/// Recovery by chemistry (the year) and by chemistry and month of receipt:
+/// of what the units held, the part the products' traces reach so far.
+async function cohorts(year) {
+  const basis = $("recovery-cohort-basis");
+  let d;
+  try { d = await api(`/reports/recovery/cohorts?year=${year}`); } catch (e) { basis.textContent = `not available: ${e.message}`; return; }
+  basis.textContent = `Basis: ${d.basis}. A recent month's rate grows while its material is still in process.`;
+  const cell = (input, out, el) => (input[el] > 0 ? `${num((100 * out[el]) / input[el], 1)} %` : "--");
+  const head = (first) => h("tr", {}, first.map((c) => h("th", {}, c)), h("th", {class: "num"}, "Units"),
+    ELEMENTS.map((el) => h("th", {class: "num"}, `${el} in products`)));
+  const byChem = new Map();
+  for (const c of d.cohorts) {
+    const k = c.chemistry || "unknown";
+    const t = byChem.get(k) || {units: 0, input: {}, out: {}};
+    t.units += c.units;
+    for (const el of ELEMENTS) {
+      t.input[el] = (t.input[el] || 0) + (c.inputKg[el] || 0);
+      t.out[el] = (t.out[el] || 0) + (c.inProductsKg[el] || 0);
+    }
+    byChem.set(k, t);
+  }
+  $("recovery-chem-head").replaceChildren(head(["Chemistry"]));
+  $("recovery-chemistries").replaceChildren(...(byChem.size ? [...byChem].map(([k, t]) => {
+    const tr = row([k, String(t.units), ...ELEMENTS.map((el) => cell(t.input, t.out, el))], [1, 2, 3, 4, 5]);
+    tr.dataset.chemistry = k;
+    return tr;
+  }) : [h("tr", {}, h("td", {colspan: 6, class: "note"}, "no unit received this year"))]));
+  $("recovery-cohort-head").replaceChildren(head(["Month", "Chemistry"]));
+  $("recovery-cohorts").replaceChildren(...d.cohorts.map((c) =>
+    row([c.month, c.chemistry || "unknown", String(c.units), ...ELEMENTS.map((el) => cell(c.inputKg, c.inProductsKg, el))], [2, 3, 4, 5, 6])));
+}
+
 /// The yearly report (schemas/recycling-report.schema.json): each input
 /// stream's totals per element against the targets, its rRE, the warnings
 /// printed in the report, and links to the CSV and the printable page.
@@ -148,5 +182,6 @@ export function show() {
   const year = Number(input.value);
   showYear(year).catch((e) => { $("recovery-status").textContent = e.message; });
   report(year);
+  cohorts(year);
   deliveries();
 }

@@ -5,8 +5,10 @@
 //! The pages talk to the API under `/api/v1` only: a session from
 //! `POST /api/v1/session` (the cookie is HttpOnly; the page echoes the
 //! session's CSRF token in `X-Remine-CSRF` on state-changing requests),
-//! live values from the server-sent events of `GET /api/v1/stream`, alarm
-//! events from `GET /api/v1/alarms/stream`.
+//! live values and alarm events from the server-sent events of
+//! `GET /api/v1/stream?alarms=true`, held for all tabs of a browser by one
+//! shared worker (`stream-worker.js`; a tab without shared workers opens
+//! its own stream).
 //!
 //! The assets are ES modules, one per screen: `app.js` (login, idle
 //! timeout, routing), `core.js` (API client, live values with quality and
@@ -95,10 +97,15 @@ const FILES: &[(&str, &[u8], &str)] = &[
         include_bytes!("../assets/tags.js"),
         "text/javascript; charset=utf-8",
     ),
+    (
+        "stream-worker.js",
+        include_bytes!("../assets/stream-worker.js"),
+        "text/javascript; charset=utf-8",
+    ),
 ];
 
 /// The names of every asset.
-pub const NAMES: [&str; 13] = [
+pub const NAMES: [&str; 14] = [
     "index.html",
     "style.css",
     "app.js",
@@ -112,6 +119,7 @@ pub const NAMES: [&str; 13] = [
     "recipes.js",
     "audit.js",
     "tags.js",
+    "stream-worker.js",
 ];
 
 /// The asset called `name`, if there is one.

@@ -389,23 +389,28 @@ async fn history(
 
 /// `GET /alarms/stream`: every history entry as it is appended (event
 /// `alarm`), as server-sent events; `lagged` when the client fell behind.
+/// (`GET /stream?alarms=true` carries the same events beside the live
+/// values, so a browser tab needs one connection.)
 async fn stream(
     State(s): State<AppState>,
     auth: Authenticated,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     auth.require(Action::View)?;
-    let rx = alarm_system(&s)?.subscribe();
-    let events = BroadcastStream::new(rx).map(|item| {
-        Ok(match item {
-            Ok((seq, r)) => {
-                let json =
-                    serde_json::to_string(&history_dto(seq, &r)).unwrap_or_else(|_| "{}".into());
-                Event::default().event("alarm").data(json)
-            }
-            Err(e) => Event::default().event("lagged").data(e.to_string()),
-        })
-    });
+    let events = alarm_events(alarm_system(&s)?).map(Ok);
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// The alarm history as it is appended, as server-sent events: `alarm`
+/// with the entry, `lagged` when the receiver fell behind (a client then
+/// reads `GET /alarms` again).
+pub(crate) fn alarm_events(alarms: &Alarms) -> impl Stream<Item = Event> + use<> {
+    BroadcastStream::new(alarms.subscribe()).map(|item| match item {
+        Ok((seq, r)) => {
+            let json = serde_json::to_string(&history_dto(seq, &r)).unwrap_or_else(|_| "{}".into());
+            Event::default().event("alarm").data(json)
+        }
+        Err(e) => Event::default().event("lagged").data(e.to_string()),
+    })
 }
 
 fn transition_json(t: &AlarmTransition) -> Value {

@@ -257,25 +257,97 @@ async fn write_tag(
     }))
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StreamQuery {
+    /// Also the alarm history's events (`alarm`, `lagged`), when alarms are
+    /// configured: one connection per browser tab instead of two, since a
+    /// browser opens at most six to one server over HTTP/1.1.
+    #[serde(default)]
+    alarms: bool,
+}
+
+/// `GET /stream[?alarms=true]`: every live snapshot (event `snapshot`), and
+/// with `alarms=true` the alarm events of `GET /alarms/stream` beside them.
 async fn stream(
     State(s): State<AppState>,
     auth: Authenticated,
+    ApiQuery(q): ApiQuery<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     auth.require(Action::View)?;
-    let events = WatchStream::new(s.live.subscribe()).map(|snap| {
+    let snapshots = WatchStream::new(s.live.subscribe()).map(|snap| {
         let json = serde_json::to_string(&snapshot_dto(&snap)).unwrap_or_else(|_| "{}".into());
-        Ok(Event::default().event("snapshot").data(json))
+        Event::default().event("snapshot").data(json)
     });
+    let alarms = s
+        .alarms
+        .as_ref()
+        .filter(|_| q.alarms)
+        .map(crate::control::alarm_events);
+    let alarms = futures::StreamExt::flatten(futures::stream::iter(alarms));
+    let events = snapshots.merge(alarms).map(Ok);
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LotsQuery {
+    /// Words that must all occur (case-insensitive) in the lot's id,
+    /// passport id (a GB/T 34014 code is the passport id of a GB/T unit),
+    /// label, kind or country of collection.
+    q: Option<String>,
+    /// At most this many lots, the newest; `X-Total-Count` says how many
+    /// matched.
+    limit: Option<usize>,
+}
+
+/// `GET /lots[?q=WORDS][&limit=N]`: the lots, oldest first (with `limit`,
+/// the newest N of those matching, still oldest first).
 async fn lots(
     State(s): State<AppState>,
     auth: Authenticated,
-) -> Result<Json<Vec<LotDto>>, ApiError> {
+    ApiQuery(q): ApiQuery<LotsQuery>,
+) -> Result<Response, ApiError> {
     auth.require(Action::View)?;
+    if q.limit == Some(0) {
+        return Err(ApiError::BadRequest("limit: must be at least 1".into()));
+    }
+    let words: Vec<String> =
+        q.q.as_deref()
+            .unwrap_or("")
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect();
     let lots = s.store.lots().await?;
-    Ok(Json(lots.iter().map(LotDto::from).collect()))
+    let found: Vec<LotDto> = lots
+        .iter()
+        .map(LotDto::from)
+        .filter(|l| words.is_empty() || lot_matches(l, &words))
+        .collect();
+    let total = found.len();
+    let skip = q.limit.map_or(0, |n| total.saturating_sub(n));
+    let mut res = Json(found.into_iter().skip(skip).collect::<Vec<_>>()).into_response();
+    res.headers_mut().insert(
+        HeaderName::from_static("x-total-count"),
+        HeaderValue::from(total),
+    );
+    Ok(res)
+}
+
+fn lot_matches(l: &LotDto, words: &[String]) -> bool {
+    let hay = [
+        Some(l.id.as_str()),
+        l.passport.as_deref(),
+        Some(l.label.as_str()),
+        Some(l.kind.as_str()),
+        l.country_of_collection.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ")
+    .to_lowercase();
+    words.iter().all(|w| hay.contains(w.as_str()))
 }
 
 async fn lot(

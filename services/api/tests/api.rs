@@ -8,8 +8,9 @@ use axum::http::{Request, StatusCode, header};
 use remine_api::app;
 use remine_domain::ports::LotStore;
 use remine_domain::{
-    AuditEvent, Chemistry, ContentSource, Element, GenealogyEdge, Kilograms, Lot, LotFields, LotId,
-    LotKind, ProductKind, Username,
+    AuditEvent, Chemistry, ContentSource, CountryCode, Element, GbtCode, GenealogyEdge, Kilograms,
+    Lot, LotFields, LotId, LotKind, Passport, PassportFields, PassportForm, PassportId,
+    ProductKind, UnitType, Username,
 };
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -289,6 +290,136 @@ async fn the_recovery_report_is_computed_from_recorded_lots() {
         StatusCode::BAD_REQUEST,
         "bad_request",
         "invalid query",
+    );
+}
+
+/// Receives a unit that came with only its GB/T 34014 code, collected in
+/// Austria, as lot `lot`.
+async fn receive_a_gbt_unit(store: &dyn LotStore, lot: &str, code: &str) {
+    let gbt = GbtCode::parse(code).unwrap();
+    let passport = Passport::new(PassportFields {
+        id: PassportId::Gbt(gbt.clone()),
+        form: PassportForm::GbtIntake,
+        serial: None,
+        manufacturer: None,
+        chemistry: Some(Chemistry::Lfp),
+        unit_type: UnitType::Pack,
+        mass: kg(300.0),
+        declared: None,
+        state_of_health_pct: None,
+        country_of_collection: Some(CountryCode::parse("AT").unwrap()),
+        gbt: Some(gbt),
+        warnings: vec![],
+    })
+    .unwrap();
+    let unit = Lot::new(LotFields {
+        id: LotId::parse(lot).unwrap(),
+        kind: LotKind::InputUnit,
+        mass: kg(300.0),
+        elements: [(Element::Li, kg(3.0))].into_iter().collect(),
+        content_source: ContentSource::Estimated,
+        created_at: chrono::Utc::now(),
+        passport: Some(passport.id().clone()),
+        country_of_collection: passport.country_of_collection().cloned(),
+    })
+    .unwrap();
+    let audit = AuditEvent {
+        actor: Username::system(),
+        action: "lot.receive".into(),
+        target: lot.into(),
+        old: None,
+        new: None,
+        reason: "test".into(),
+    };
+    store.receive(&passport, &unit, audit).await.unwrap();
+}
+
+#[tokio::test]
+async fn lots_are_found_by_lot_id_passport_id_gbt_code_kind_or_country() {
+    let f = fixture().await;
+    record_a_small_plant(f.state.store.as_ref()).await;
+    receive_a_gbt_unit(f.state.store.as_ref(), "U-2", "1JTPB9ZZ6UA19JLC28739896").await;
+    let token = login(&f, "vera").await;
+    let found = |q: &'static str| {
+        let (f, token) = (&f, token.clone());
+        async move {
+            let (s, b) = call(f, "GET", q, Some(&token), None).await;
+            assert_eq!(s, StatusCode::OK, "{q}: {b}");
+            b.as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(found("/api/v1/lots").await, ["U-1", "BM-1", "NI-1", "U-2"]);
+    assert_eq!(found("/api/v1/lots?q=bm-1").await, ["BM-1"]);
+    // A part of the GB/T code, in lower case.
+    assert_eq!(found("/api/v1/lots?q=jlc2873").await, ["U-2"]);
+    assert_eq!(found("/api/v1/lots?q=input-unit%20AT").await, ["U-2"]);
+    assert_eq!(found("/api/v1/lots?q=input-unit").await, ["U-1", "U-2"]);
+    assert!(found("/api/v1/lots?q=nothing-like-this").await.is_empty());
+    // The newest N of those found, still oldest first.
+    assert_eq!(found("/api/v1/lots?limit=2").await, ["NI-1", "U-2"]);
+    let (s, b) = call(&f, "GET", "/api/v1/lots?limit=0", Some(&token), None).await;
+    check_error(
+        s,
+        &b,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        "limit: must be at least 1",
+    );
+    let (s, b) = call(&f, "GET", "/api/v1/lots?colour=red", Some(&token), None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+}
+
+#[tokio::test]
+async fn recovery_by_chemistry_and_month_is_traced_to_the_products() {
+    use chrono::Datelike;
+    let f = fixture().await;
+    record_a_small_plant(f.state.store.as_ref()).await;
+    receive_a_gbt_unit(f.state.store.as_ref(), "U-2", "1JTPB9ZZ6UA19JLC28739896").await;
+    let token = login(&f, "vera").await;
+    let now = chrono::Utc::now();
+    let uri = format!("/api/v1/reports/recovery/cohorts?year={}", now.year());
+    let (s, b) = call(&f, "GET", &uri, Some(&token), None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let month = format!("{}-{:02}", now.year(), now.month());
+    let cohorts = b["cohorts"].as_array().unwrap();
+    // The LFP unit (from its GB/T intake) first, the unit without a
+    // passport (chemistry unknown) last.
+    assert_eq!(cohorts.len(), 2, "{b}");
+    let (lfp, unknown) = (&cohorts[0], &cohorts[1]);
+    assert_eq!(
+        (&lfp["month"], &lfp["chemistry"], &lfp["units"]),
+        (&json!(month), &json!("LFP"), &json!(1))
+    );
+    assert_eq!(lfp["inputKg"]["Li"], 3.0);
+    assert_eq!(lfp["ratePct"]["Li"], 0.0, "no lithium product yet: {b}");
+    assert_eq!(unknown["chemistry"], Value::Null);
+    // U-1's 60 kg Ni, of which NI-1 holds 54 kg.
+    assert_eq!(unknown["inputKg"]["Ni"], 60.0);
+    assert_eq!(unknown["inProductsKg"]["Ni"], 54.0);
+    assert_eq!(unknown["ratePct"]["Ni"], 90.0);
+    assert_eq!(
+        unknown["ratePct"].get("Cu"),
+        None,
+        "no Cu input, no rate: {b}"
+    );
+    let (s, b) = call(
+        &f,
+        "GET",
+        "/api/v1/reports/recovery/cohorts?year=1999",
+        Some(&token),
+        None,
+    )
+    .await;
+    check_error(
+        s,
+        &b,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        "year 1999 is out of range",
     );
 }
 

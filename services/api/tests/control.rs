@@ -363,12 +363,31 @@ async fn commands_are_checked_and_refusals_say_why() {
     }
 }
 
+/// The server-sent events of `body` until every one of `needles` was seen
+/// (at most 30 s per frame).
+async fn read_until(mut body: Body, needles: &[&str]) -> String {
+    let mut text = String::new();
+    while !needles.iter().all(|n| text.contains(n)) {
+        let frame = tokio::time::timeout(Duration::from_secs(30), body.frame())
+            .await
+            .unwrap_or_else(|_| panic!("no {needles:?} within 30 s in {text}"))
+            .unwrap()
+            .unwrap();
+        if let Ok(data) = frame.into_data() {
+            text.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+    text
+}
+
 #[tokio::test]
 async fn alarms_are_listed_acknowledged_shelved_streamed_and_exported() {
     let f = fixture().await;
     let (otto, vera) = (login(&f, "otto").await, login(&f, "vera").await);
     let stream = request(&f, "GET", "/api/v1/alarms/stream", &vera, None).await;
     assert_eq!(stream.status(), StatusCode::OK);
+    let both = request(&f, "GET", "/api/v1/stream?alarms=true", &vera, None).await;
+    assert_eq!(both.status(), StatusCode::OK);
     f.sim
         .inject(Fault::new(FaultKind::Spike {
             line: LineId::Discharge,
@@ -376,18 +395,10 @@ async fn alarms_are_listed_acknowledged_shelved_streamed_and_exported() {
             value: 57.0,
         }))
         .unwrap();
-    let mut body = stream.into_body();
-    let mut text = String::new();
-    while !text.contains("DIS-S1-CELL-HI") {
-        let frame = tokio::time::timeout(Duration::from_secs(30), body.frame())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        if let Ok(data) = frame.into_data() {
-            text.push_str(&String::from_utf8_lossy(&data));
-        }
-    }
+    let text = read_until(stream.into_body(), &["DIS-S1-CELL-HI"]).await;
+    assert!(text.contains("event: alarm"), "{text}");
+    // One connection carries the live values and the alarms.
+    let text = read_until(both.into_body(), &["DIS-S1-CELL-HI", "event: snapshot"]).await;
     assert!(text.contains("event: alarm"), "{text}");
 
     let (s, b) = call(&f, "GET", "/api/v1/alarms", &vera, None).await;

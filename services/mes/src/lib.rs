@@ -15,7 +15,8 @@
 //! - [`Reports`]: the yearly recovery report (remine-reporting) with the
 //!   reconciled balance's uncertainty, provenance records, and the reports
 //!   a [`ReportSchedule`] files through the outbox; [`Deliveries`]: what
-//!   was sent where, and requeueing a parked delivery;
+//!   was sent where, and requeueing a parked delivery; [`stored_cohorts`]:
+//!   recovery by chemistry and month of receipt, traced to the products;
 //! - [`PlantBalance`] reconciles a period's metal balance;
 //! - [`Tracer`] answers genealogy traces (backward, forward, recall) on the
 //!   stored lot graph;
@@ -37,6 +38,7 @@
 mod accounting;
 mod alarms;
 mod balance;
+mod cohorts;
 mod control;
 mod control_config;
 mod deliveries;
@@ -57,6 +59,7 @@ pub use balance::{
     BALANCED_ELEMENTS, BalanceRecords, Closure, NodeClosure, PeriodBalance, PlantBalance,
     RecoveryFigure, SuspectInstrument, SuspectReading, reconcile_records,
 };
+pub use cohorts::{COHORT_ELEMENTS, CohortRecovery, cohorts, stored_cohorts};
 pub use control::{CommandOutcome, LineControl, StartBatch, UnitRequest, UnitView};
 pub use control_config::{ControlConfig, Derivation, DerivedTag, UnitDef};
 pub use deliveries::Deliveries;
