@@ -54,7 +54,9 @@
 //!    equations are dependent.
 //! 4. The unknowns follow from `J_u du = -(f + J_x dx)` by the pseudo-inverse.
 //! 5. Repeat until no measured value moves by more than `tolerance` sigma and
-//!    no unknown by more than `tolerance` of itself ([`Options`]). The fixed
+//!    no unknown by more than `tolerance` of itself ([`Options`]), or until
+//!    a step below 1e-7 sigma is no smaller than the one before (rounding
+//!    noise: a year-long component's steps level off near 1e-10). The fixed
 //!    point satisfies the first-order conditions of the bilinear problem.
 //!
 //! At the solution: a reading is redundant when the balances shrink its

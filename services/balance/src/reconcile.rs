@@ -19,7 +19,9 @@ pub struct Options {
     /// Give up linearising after this many steps (the result says so).
     pub max_iterations: usize,
     /// Stop when no measured value moves by more than `tolerance` of its
-    /// sigma and no unmeasured one by more than `tolerance` of its value.
+    /// sigma and no unmeasured one by more than `tolerance` of its value
+    /// (or when a step below 1e-7 of that is no smaller than the one
+    /// before: rounding noise).
     pub tolerance: f64,
     /// Significance of the gross-error tests (0.05: 95 %).
     pub alpha: f64,
@@ -565,7 +567,7 @@ impl Factor {
                 }))
             }
             Factor::Pseudo(inv, _) => Inverse::Dense(inv.clone()),
-            Factor::Sparse(s) => Inverse::Sparse(s),
+            Factor::Sparse(s) => Inverse::Sparse(s, s.selected_inverse()),
         }
     }
 }
@@ -573,10 +575,11 @@ impl Factor {
 /// `M^+` for quadratic forms.
 enum Inverse<'a> {
     Dense(DMatrix<f64>),
-    Sparse(&'a SparseFactor),
+    /// The factor, and its selected inverse for the narrow forms.
+    Sparse(&'a SparseFactor, Option<crate::sparse::SelectedInverse>),
 }
 
-/// One thread's scratch space for [`Inverse::quad`].
+/// One thread's scratch space for [`Inverse::quad_readings`].
 enum Scratch {
     Dense(Vec<f64>),
     Sparse(crate::sparse::Scratch),
@@ -586,17 +589,49 @@ impl Inverse<'_> {
     fn scratch(&self) -> Scratch {
         match self {
             Inverse::Dense(m) => Scratch::Dense(vec![0.0; m.nrows()]),
-            Inverse::Sparse(s) => Scratch::Sparse(s.scratch()),
+            Inverse::Sparse(s, _) => Scratch::Sparse(s.scratch()),
         }
     }
 
-    /// The quadratic form `w' M^+ w` for a sparse `w` given as (reduced
-    /// row, value) with repeats.
-    fn quad(&self, scratch: &mut Scratch, w: &[(usize, f64)]) -> f64 {
-        self.quad_many(scratch, std::slice::from_ref(&w.to_vec()))
-            .first()
-            .copied()
-            .unwrap_or(f64::NAN)
+    /// `w' M^+ w` for each `w = sum_i b_i A_i`, given as (reading `i`,
+    /// coefficient `b_i`) over the readings' reduced columns `cols`.
+    fn quad_readings(
+        &self,
+        scratch: &mut Scratch,
+        cols: &[Vec<(usize, f64)>],
+        forms: &[Vec<(usize, f64)>],
+    ) -> Vec<f64> {
+        match (self, &mut *scratch) {
+            (Inverse::Sparse(f, sel), Scratch::Sparse(scratch)) => {
+                let split: Vec<crate::sparse::SplitForm> = forms
+                    .iter()
+                    .map(|form| {
+                        let mut narrow = Vec::new();
+                        let mut wide = Vec::new();
+                        for &(i, b) in form {
+                            if f.is_wide(i) {
+                                wide.push((i, b));
+                            } else {
+                                narrow.extend(cols[i].iter().map(|&(a, c)| (a, c * b)));
+                            }
+                        }
+                        (narrow, wide)
+                    })
+                    .collect();
+                f.quad_split(sel.as_ref(), scratch, &split)
+            }
+            _ => {
+                let ws: Vec<Vec<(usize, f64)>> = forms
+                    .iter()
+                    .map(|form| {
+                        form.iter()
+                            .flat_map(|&(i, b)| cols[i].iter().map(move |&(a, c)| (a, c * b)))
+                            .collect()
+                    })
+                    .collect();
+                self.quad_many(scratch, &ws)
+            }
+        }
     }
 
     /// [`Inverse::quad`] of each of `ws`.
@@ -624,7 +659,9 @@ impl Inverse<'_> {
                     s
                 })
                 .collect(),
-            (Inverse::Sparse(f), Scratch::Sparse(scratch)) => f.quad_many(scratch, ws),
+            (Inverse::Sparse(f, sel), Scratch::Sparse(scratch)) => {
+                f.quad_many_with(sel.as_ref(), scratch, ws)
+            }
             // Scratch is made by the same inverse.
             _ => vec![f64::NAN; ws.len()],
         }
@@ -1083,6 +1120,12 @@ impl<'a> State<'a> {
     }
 }
 
+/// A step smaller than this (in sigmas, or relative for an unknown) that
+/// is no smaller than the step before it is rounding noise, not progress:
+/// the iteration stops there as converged. A year-long component's steps
+/// level off near 1e-10 and would otherwise run to `max_iterations`.
+const NOISE_FLOOR: f64 = 1e-7;
+
 fn solve_component(
     network: &Network,
     comp: &Component,
@@ -1108,6 +1151,7 @@ fn solve_component(
     st.x = st.y.clone();
     let mut iterations = 0;
     let mut converged = false;
+    let mut previous = f64::INFINITY;
     while iterations < options.max_iterations {
         let lin = st.linearise()?;
         let change = st.step(&lin);
@@ -1115,13 +1159,18 @@ fn solve_component(
         if !change.is_finite() {
             return Err(st.numerical("the estimates diverged (not finite)"));
         }
-        if change < options.tolerance {
+        // Below the floor, a step that no longer shrinks is rounding
+        // noise: the point is as exact as floating point makes it.
+        let stalled = change < NOISE_FLOOR && change >= previous;
+        if change < options.tolerance || stalled {
             converged = true;
             break;
         }
+        previous = change;
     }
     let lin = st.linearise()?;
-    Ok(statistics(&st, &lin, comp, iterations, converged, options))
+    let out = statistics(&st, &lin, comp, iterations, converged, options);
+    Ok(out)
 }
 
 /// The variances of linear combinations `gs` of measured values
@@ -1135,11 +1184,11 @@ fn variances_x(
     gs: &[Vec<(usize, f64)>],
 ) -> Vec<f64> {
     let mut direct = Vec::with_capacity(gs.len());
-    let mut ws = Vec::with_capacity(gs.len());
+    let mut forms = Vec::with_capacity(gs.len());
     for g in gs {
         let mut merged: Vec<(usize, f64)> = g.clone();
         merged.sort_unstable_by_key(|&(i, _)| i);
-        let mut w = Vec::new();
+        let mut form = Vec::new();
         let mut d = 0.0;
         let mut k = 0;
         while k < merged.len() {
@@ -1150,15 +1199,62 @@ fn variances_x(
                 k += 1;
             }
             d += c * c * st.var[i];
-            for &(a, ca) in &lin.cols[i] {
-                w.push((a, ca * st.var[i] * c));
-            }
+            form.push((i, st.var[i] * c));
         }
         direct.push(d);
-        ws.push(w);
+        forms.push(form);
     }
-    let q = m_inv.quad_many(scratch, &ws);
+    let q = m_inv.quad_readings(scratch, &lin.cols, &forms);
     direct.iter().zip(q).map(|(d, q)| d - q).collect()
+}
+
+/// The sets of reduced equations that the closures' and the unknowns'
+/// quadratic forms span (the narrow columns of their readings), each of
+/// at most [`crate::sparse::SELECTED_MAX`] equations and more than one,
+/// that the present factor's selected inverse does not hold whole.
+fn form_cliques(
+    st: &State<'_>,
+    lin: &Linear,
+    comp: &Component,
+    h_of: &[Option<Vec<(usize, f64)>>],
+    f: &SparseFactor,
+) -> Vec<Vec<usize>> {
+    let equations = |readings: &mut dyn Iterator<Item = usize>| -> Option<Vec<usize>> {
+        let mut eqs: Vec<usize> = Vec::new();
+        for i in readings {
+            if !f.is_wide(i) {
+                eqs.extend(lin.cols[i].iter().map(|&(a, _)| a));
+            }
+        }
+        eqs.sort_unstable();
+        eqs.dedup();
+        (eqs.len() > 1 && eqs.len() <= crate::sparse::SELECTED_MAX && !f.serves(&eqs))
+            .then_some(eqs)
+    };
+    let mut cliques: Vec<Vec<usize>> = h_of
+        .iter()
+        .flatten()
+        .filter_map(|h| equations(&mut h.iter().map(|&(i, _)| i)))
+        .collect();
+    for &r in &comp.rows {
+        let mut readings: Vec<usize> = Vec::new();
+        let mut known = true;
+        for v in st.network.rows[r].vars() {
+            match st.slot(v) {
+                Slot::X(i) => readings.push(i),
+                Slot::U(j) => match h_of.get(j).and_then(|h| h.as_ref()) {
+                    Some(h) => readings.extend(h.iter().map(|&(i, _)| i)),
+                    None => known = false,
+                },
+            }
+        }
+        if known && let Some(eqs) = equations(&mut readings.into_iter()) {
+            cliques.push(eqs);
+        }
+    }
+    cliques.sort_unstable();
+    cliques.dedup();
+    cliques
 }
 
 /// A sparse combination with each index once, in index order.
@@ -1186,7 +1282,88 @@ fn statistics(
     options: &Options,
 ) -> Solved {
     let net = st.network;
-    let m_inv = lin.m.inverse();
+    // Unmeasured values: each determinable one is a linear function of the
+    // measured ones, du = -Ju^+ Jx dx over its cluster's rows. Any other
+    // left inverse gives the same variance, since the two differ by a
+    // combination of the balances, which the reconciled values obey; so
+    // where one row fixes the unknown alone (a lot made of measured
+    // inputs), that row is used: a few terms instead of the cluster's
+    // hundreds.
+    let alone_in = |k: usize, j: usize| -> Option<f64> {
+        let mut c = 0.0;
+        let mut scale: f64 = 0.0;
+        for &(vv, coef) in &lin.jac[k] {
+            match vv {
+                Slot::U(other) if other == j => c += coef,
+                Slot::U(_) => return None,
+                Slot::X(_) => {}
+            }
+            scale = scale.max(coef.abs());
+        }
+        (c.abs() > 1e-9 * scale).then_some(c)
+    };
+    let mut h_of: Vec<Option<Vec<(usize, f64)>>> = vec![None; st.us.len()];
+    for (c, e) in st.clusters.iter().zip(&lin.eliminated) {
+        for (jj, &j) in c.us.iter().enumerate() {
+            if !e.determinable[jj] {
+                continue;
+            }
+            let mut h = Vec::new();
+            if let Some((k, cj)) = c
+                .rows
+                .iter()
+                .find_map(|&k| alone_in(k, j).map(|cj| (k, cj)))
+            {
+                for &(vv, coef) in &lin.jac[k] {
+                    if let Slot::X(i) = vv {
+                        h.push((i, -coef / cj));
+                    }
+                }
+                h_of[j] = Some(merge(h));
+                continue;
+            }
+            for (kk, &k) in c.rows.iter().enumerate() {
+                let w = e.pinv[(jj, kk)];
+                if w == 0.0 {
+                    continue;
+                }
+                for &(vv, coef) in &lin.jac[k] {
+                    if let Slot::X(i) = vv {
+                        h.push((i, -w * coef));
+                    }
+                }
+            }
+            h_of[j] = Some(merge(h));
+        }
+    }
+    let extended;
+    let m_inv = match &lin.m {
+        Factor::Sparse(f) => {
+            // The closures' and unknowns' forms span equations that need
+            // not share an entry of `M`: a factorisation whose pattern
+            // holds each such set as a clique (explicit zeros, the same
+            // values) lets the selected inverse serve them too.
+            let cliques = form_cliques(st, lin, comp, &h_of, f);
+            if cliques.is_empty() {
+                Inverse::Sparse(f, f.selected_inverse())
+            } else {
+                match SparseFactor::with_cliques(
+                    &lin.cols,
+                    &st.var,
+                    lin.pf.len(),
+                    &cliques,
+                    st.options.max_factor_entries,
+                ) {
+                    Ok(e) => {
+                        extended = e;
+                        Inverse::Sparse(&extended, extended.selected_inverse())
+                    }
+                    Err(_) => lin.m.inverse(),
+                }
+            }
+        }
+        _ => lin.m.inverse(),
+    };
     // Measured values.
     let z_of: Vec<Option<(f64, f64)>> = (0..st.xs.len())
         .into_par_iter()
@@ -1194,7 +1371,11 @@ fn statistics(
         .map_init(
             || m_inv.scratch(),
             |scratch, i| {
-                let q = m_inv.quad(scratch, &lin.cols[i]);
+                let q = m_inv
+                    .quad_readings(scratch, &lin.cols, &[vec![(i, 1.0)]])
+                    .first()
+                    .copied()
+                    .unwrap_or(f64::NAN);
                 let var_adj = st.var[i] * st.var[i] * q;
                 (var_adj > 1e-9 * st.var[i])
                     .then(|| ((st.x[i] - st.y[i]).abs() / var_adj.sqrt(), var_adj))
@@ -1276,74 +1457,23 @@ fn statistics(
         .map_init(
             || m_inv.scratch(),
             |scratch, (name, readings)| {
-                let mut ad = Vec::new();
                 let mut num = 0.0;
                 for &i in readings {
                     for &(a, c) in &lin.cols[i] {
-                        ad.push((a, c * st.y[i]));
                         num += c * st.y[i] * lambda[a];
                     }
                 }
-                let den = m_inv.quad(scratch, &ad);
+                let form: Vec<(usize, f64)> = readings.iter().map(|&i| (i, st.y[i])).collect();
+                let den = m_inv
+                    .quad_readings(scratch, &lin.cols, &[form])
+                    .first()
+                    .copied()
+                    .unwrap_or(f64::NAN);
                 (name.to_string(), num, den, readings.len())
             },
         )
         .collect();
 
-    // Unmeasured values: each determinable one is a linear function of the
-    // measured ones, du = -Ju^+ Jx dx over its cluster's rows. Any other
-    // left inverse gives the same variance, since the two differ by a
-    // combination of the balances, which the reconciled values obey; so
-    // where one row fixes the unknown alone (a lot made of measured
-    // inputs), that row is used: a few terms instead of the cluster's
-    // hundreds.
-    let alone_in = |k: usize, j: usize| -> Option<f64> {
-        let mut c = 0.0;
-        let mut scale: f64 = 0.0;
-        for &(vv, coef) in &lin.jac[k] {
-            match vv {
-                Slot::U(other) if other == j => c += coef,
-                Slot::U(_) => return None,
-                Slot::X(_) => {}
-            }
-            scale = scale.max(coef.abs());
-        }
-        (c.abs() > 1e-9 * scale).then_some(c)
-    };
-    let mut h_of: Vec<Option<Vec<(usize, f64)>>> = vec![None; st.us.len()];
-    for (c, e) in st.clusters.iter().zip(&lin.eliminated) {
-        for (jj, &j) in c.us.iter().enumerate() {
-            if !e.determinable[jj] {
-                continue;
-            }
-            let mut h = Vec::new();
-            if let Some((k, cj)) = c
-                .rows
-                .iter()
-                .find_map(|&k| alone_in(k, j).map(|cj| (k, cj)))
-            {
-                for &(vv, coef) in &lin.jac[k] {
-                    if let Slot::X(i) = vv {
-                        h.push((i, -coef / cj));
-                    }
-                }
-                h_of[j] = Some(merge(h));
-                continue;
-            }
-            for (kk, &k) in c.rows.iter().enumerate() {
-                let w = e.pinv[(jj, kk)];
-                if w == 0.0 {
-                    continue;
-                }
-                for &(vv, coef) in &lin.jac[k] {
-                    if let Slot::X(i) = vv {
-                        h.push((i, -w * coef));
-                    }
-                }
-            }
-            h_of[j] = Some(merge(h));
-        }
-    }
     let u_results: Vec<(usize, VarResult)> = st
         .us
         .par_iter()

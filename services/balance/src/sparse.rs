@@ -13,8 +13,15 @@
 //! number of equations less those dropped.
 //!
 //! Quadratic forms `w' M^-1 w` for a sparse `w` (a reading's column, the
-//! gradient of a closure) take one sparse forward solve `y = L^-1 w` over
-//! the elimination-tree ancestors of `w`'s rows only: `w' M^-1 w = |y|^2`.
+//! gradient of a closure) are read from the selected inverse: the entries
+//! of `(L L')^-1` on the pattern of `L`, by Takahashi's recurrence from the
+//! last column back, at about the cost of the factorisation. A reading's
+//! column lies within the pattern of `M`, hence of `L + L'`; the sets of
+//! equations of the closures' gradients that do not are made cliques of
+//! the pattern (explicit zeros) in a factorisation for the statistics. A
+//! form that the selected inverse still does not hold takes one sparse
+//! forward solve `y = L^-1 w` over the elimination-tree ancestors of its
+//! rows: `w' M^-1 w = |y|^2`.
 //!
 //! A reading that enters very many equations (a content factor shared by
 //! every unit of a chemistry over a year) would make those equations one
@@ -92,7 +99,30 @@ struct LowRank {
     /// `W = Y G^-T` with `C = G G'`, row-major like `y`: then
     /// `w' Y C^-1 Y' w = |W' w|^2`.
     w: Vec<f64>,
+    /// The readings of the wide columns, and for each reading its wide
+    /// column (`usize::MAX` if narrow).
+    wide_of: Vec<usize>,
+    /// `X = M^-1 U = Y C^-1 S^-1`, row-major like `y`.
+    x: Vec<f64>,
+    /// `H = U' M^-1 U = S^-1 - S^-1 C^-1 S^-1`.
+    h: nalgebra::DMatrix<f64>,
 }
+
+/// A quadratic form's vector in two parts: its narrow entries (equation,
+/// value) and its wide readings' coefficients (reading, coefficient); see
+/// [`SparseFactor::quad_split`].
+pub(crate) type SplitForm = (Vec<(usize, f64)>, Vec<(usize, f64)>);
+
+/// The entries of `(L L')^-1` on the pattern of `L`, for quadratic forms
+/// without a solve (see [`SparseFactor::selected_inverse`]).
+#[derive(Debug)]
+pub(crate) struct SelectedInverse {
+    z: Vec<f64>,
+}
+
+/// A quadratic form over more distinct equations than this takes the
+/// forward solve (the pairs would cost more than the solve).
+pub(crate) const SELECTED_MAX: usize = 48;
 
 /// A column with more entries than this is wide (see [`LowRank`]).
 const WIDE: usize = 64;
@@ -298,15 +328,20 @@ impl SparseFactor {
         cache: &mut Option<Arc<Symbolic>>,
         max_entries: usize,
     ) -> Result<SparseFactor, SparseFailure> {
-        let wide: Vec<usize> = (0..cols.len()).filter(|&i| cols[i].len() > WIDE).collect();
+        // A column of no variance (a clique of `with_cliques`) only shapes
+        // the pattern: never wide.
+        let wide: Vec<usize> = (0..cols.len())
+            .filter(|&i| cols[i].len() > WIDE && var[i] > 0.0)
+            .collect();
         if wide.is_empty() {
             return Self::new_core(cols, var, p, cache, max_entries);
         }
         let empty: Vec<(usize, f64)> = Vec::new();
         let narrow: Vec<Vec<(usize, f64)>> = cols
             .iter()
-            .map(|c| {
-                if c.len() > WIDE {
+            .enumerate()
+            .map(|(i, c)| {
+                if c.len() > WIDE && var[i] > 0.0 {
                     empty.clone()
                 } else {
                     c.clone()
@@ -376,8 +411,59 @@ impl SparseFactor {
             }
             w[a * k..(a + 1) * k].copy_from_slice(row.as_slice());
         }
-        core.low_rank = Some(LowRank { u, y, c, w });
+        // X = Y K with K = C^-1 S^-1, and H = S^-1 - S^-1 K.
+        let s_inv =
+            nalgebra::DMatrix::from_fn(k, k, |f, g| if f == g { 1.0 / var[wide[f]] } else { 0.0 });
+        let kk = c.solve(&s_inv);
+        let h = &s_inv - &s_inv * &kk;
+        let h = (&h + h.transpose()) * 0.5;
+        let mut x = vec![0.0; p * k];
+        for a in 0..p {
+            let row = &y[a * k..(a + 1) * k];
+            for g in 0..k {
+                x[a * k + g] = (0..k).map(|f| row[f] * kk[(f, g)]).sum();
+            }
+        }
+        let mut wide_of = vec![usize::MAX; cols.len()];
+        for (f, &i) in wide.iter().enumerate() {
+            wide_of[i] = f;
+        }
+        core.low_rank = Some(LowRank {
+            u,
+            y,
+            c,
+            w,
+            wide_of,
+            x,
+            h,
+        });
         Ok(core)
+    }
+
+    /// [`SparseFactor::new`] with each set of equations of `cliques` made
+    /// a clique of the pattern (explicit zeros: the same `M`), so that the
+    /// selected inverse holds every pair of a set.
+    pub(crate) fn with_cliques(
+        cols: &[Vec<(usize, f64)>],
+        var: &[f64],
+        p: usize,
+        cliques: &[Vec<usize>],
+        max_entries: usize,
+    ) -> Result<SparseFactor, SparseFailure> {
+        let mut all: Vec<Vec<(usize, f64)>> = Vec::with_capacity(cols.len() + cliques.len());
+        all.extend(cols.iter().cloned());
+        all.extend(
+            cliques
+                .iter()
+                .map(|c| c.iter().map(|&a| (a, 1.0)).collect::<Vec<_>>()),
+        );
+        let mut all_var = var.to_vec();
+        all_var.resize(all.len(), 0.0);
+        let mut f = Self::new(&all, &all_var, p, &mut None, max_entries)?;
+        if let Some(lr) = &mut f.low_rank {
+            lr.wide_of.truncate(cols.len());
+        }
+        Ok(f)
     }
 
     fn new_core(
@@ -491,11 +577,11 @@ impl SparseFactor {
     }
 
     pub(crate) fn scratch(&self) -> Scratch {
-        let p = self.d.len();
+        // Sized on first use: most forms never need the forward solve.
         Scratch {
             y: Vec::new(),
-            mark: vec![false; p],
-            reach: vec![0; p],
+            mark: Vec::new(),
+            reach: Vec::new(),
             path: Vec::new(),
         }
     }
@@ -506,6 +592,258 @@ impl SparseFactor {
     /// order.
     pub(crate) fn quad_many(&self, scratch: &mut Scratch, ws: &[Vec<(usize, f64)>]) -> Vec<f64> {
         let mut q = self.quad_many_core(scratch, ws);
+        self.low_rank_correction(ws, &mut q);
+        q
+    }
+
+    /// The selected inverse of the scaled, permuted `M0 = L L'`: the
+    /// entries of `(L L')^-1` on the pattern of `L`, stored like `L`'s
+    /// values (Takahashi's recurrence, from the last column back). The
+    /// pattern of `M0` lies within that of `L + L'`, so every quadratic
+    /// form of a narrow reading's column can be read from it. `None` if
+    /// faer's rows are not sorted within a column (then no look-up).
+    pub(crate) fn selected_inverse(&self) -> Option<SelectedInverse> {
+        let s = &self.symbolic;
+        let p = self.d.len();
+        let cp = s.factor.col_ptr();
+        let ri = s.factor.row_idx();
+        let lv = &self.values;
+        if (0..p).any(|j| ri[cp[j] + 1..cp[j + 1]].windows(2).any(|w| w[0] >= w[1])) {
+            return None;
+        }
+        let mut z = vec![0.0; lv.len()];
+        let mut pos = vec![usize::MAX; p];
+        let widest = (0..p).map(|j| cp[j + 1] - cp[j]).max().unwrap_or(0);
+        let mut acc = vec![0.0; widest];
+        for j in (0..p).rev() {
+            let start = cp[j];
+            let below = &ri[start + 1..cp[j + 1]];
+            let lcol = &lv[start + 1..cp[j + 1]];
+            for (t, &i) in below.iter().enumerate() {
+                pos[i] = t;
+                acc[t] = 0.0;
+            }
+            // acc[t] = sum over k of the column of L[k, j] Z[i_t, k].
+            for (tk, &k) in below.iter().enumerate() {
+                let lkj = lcol[tk];
+                acc[tk] += lkj * z[cp[k]];
+                for e in cp[k] + 1..cp[k + 1] {
+                    let t = pos[ri[e]];
+                    if t != usize::MAX {
+                        acc[t] += lkj * z[e];
+                        acc[tk] += lcol[t] * z[e];
+                    }
+                }
+            }
+            let ljj = lv[start];
+            let mut diag = 1.0 / ljj;
+            for (t, &l) in lcol.iter().enumerate() {
+                let zij = -acc[t] / ljj;
+                z[start + 1 + t] = zij;
+                diag -= l * zij;
+            }
+            z[start] = diag / ljj;
+            for &i in below {
+                pos[i] = usize::MAX;
+            }
+        }
+        Some(SelectedInverse { z })
+    }
+
+    /// Whether the selected inverse holds every pair of the equations
+    /// `eqs` (sorted, distinct, in the equations' own order).
+    pub(crate) fn serves(&self, eqs: &[usize]) -> bool {
+        let s = &self.symbolic;
+        let mut js: Vec<usize> = eqs.iter().map(|&a| s.perm_inv[a]).collect();
+        js.sort_unstable();
+        let cp = s.factor.col_ptr();
+        let ri = s.factor.row_idx();
+        js.iter().enumerate().all(|(n, &j)| {
+            let below = &ri[cp[j] + 1..cp[j + 1]];
+            js[n + 1..].iter().all(|i| below.binary_search(i).is_ok())
+        })
+    }
+
+    /// [`SparseFactor::quad_selected`] of a batch of forms (the gradients
+    /// of one closure): the block of the selected inverse over all their
+    /// equations is gathered once, if it is held whole; else each form
+    /// on its own.
+    fn quad_selected_many(
+        &self,
+        sel: &SelectedInverse,
+        ws: &[Vec<(usize, f64)>],
+    ) -> Vec<Option<f64>> {
+        let s = &self.symbolic;
+        let mut js: Vec<usize> = ws
+            .iter()
+            .flat_map(|w| w.iter().map(|&(a, _)| s.perm_inv[a]))
+            .collect();
+        js.sort_unstable();
+        js.dedup();
+        if ws.len() < 2 || js.len() > SELECTED_MAX {
+            return ws.iter().map(|w| self.quad_selected(sel, w)).collect();
+        }
+        let n = js.len();
+        let cp = s.factor.col_ptr();
+        let ri = s.factor.row_idx();
+        let mut block = vec![0.0; n * n];
+        for (x, &j) in js.iter().enumerate() {
+            let start = cp[j];
+            block[x * n + x] = sel.z[start];
+            let below = &ri[start + 1..cp[j + 1]];
+            let mut from = 0;
+            for (y, i) in js.iter().enumerate().skip(x + 1) {
+                let Ok(t) = below[from..].binary_search(i) else {
+                    return ws.iter().map(|w| self.quad_selected(sel, w)).collect();
+                };
+                let t = from + t;
+                block[x * n + y] = sel.z[start + 1 + t];
+                block[y * n + x] = sel.z[start + 1 + t];
+                from = t + 1;
+            }
+        }
+        let mut v = vec![0.0; n];
+        ws.iter()
+            .map(|w| {
+                v.iter_mut().for_each(|v| *v = 0.0);
+                for &(a, c) in w {
+                    if let Ok(x) = js.binary_search(&s.perm_inv[a]) {
+                        v[x] += c * self.d[a];
+                    }
+                }
+                let mut sum = 0.0;
+                for x in 0..n {
+                    if v[x] != 0.0 {
+                        let row = &block[x * n..(x + 1) * n];
+                        sum += v[x] * row.iter().zip(&v).map(|(z, v)| z * v).sum::<f64>();
+                    }
+                }
+                Some(sum)
+            })
+            .collect()
+    }
+
+    /// `w' M0^-1 w` from the selected inverse, if every pair of `w`'s
+    /// equations lies within the pattern of `L + L'` and `w` has at most
+    /// [`SELECTED_MAX`] distinct equations; `None` otherwise.
+    fn quad_selected(&self, sel: &SelectedInverse, w: &[(usize, f64)]) -> Option<f64> {
+        let s = &self.symbolic;
+        if w.len() > 4 * SELECTED_MAX {
+            return None;
+        }
+        let mut v: Vec<(usize, f64)> = w
+            .iter()
+            .map(|&(a, c)| (s.perm_inv[a], c * self.d[a]))
+            .collect();
+        v.sort_unstable_by_key(|&(j, _)| j);
+        v.dedup_by(|b, a| {
+            if a.0 == b.0 {
+                a.1 += b.1;
+                true
+            } else {
+                false
+            }
+        });
+        if v.len() > SELECTED_MAX {
+            return None;
+        }
+        let cp = s.factor.col_ptr();
+        let ri = s.factor.row_idx();
+        let mut sum = 0.0;
+        for (n, &(j, vj)) in v.iter().enumerate() {
+            let start = cp[j];
+            sum += vj * vj * sel.z[start];
+            let below = &ri[start + 1..cp[j + 1]];
+            let mut from = 0;
+            for &(i, vi) in &v[n + 1..] {
+                let t = from + below[from..].binary_search(&i).ok()?;
+                sum += 2.0 * vj * vi * sel.z[start + 1 + t];
+                from = t + 1;
+            }
+        }
+        Some(sum)
+    }
+
+    /// [`SparseFactor::quad_many`] with the selected inverse where it
+    /// serves, the forward solves for the rest.
+    pub(crate) fn quad_many_with(
+        &self,
+        sel: Option<&SelectedInverse>,
+        scratch: &mut Scratch,
+        ws: &[Vec<(usize, f64)>],
+    ) -> Vec<f64> {
+        let Some(sel) = sel else {
+            return self.quad_many(scratch, ws);
+        };
+        let mut q = self.quad_selected_many(sel, ws);
+        let rest: Vec<usize> = (0..ws.len()).filter(|&n| q[n].is_none()).collect();
+        if !rest.is_empty() {
+            let rws: Vec<Vec<(usize, f64)>> = rest.iter().map(|&n| ws[n].clone()).collect();
+            for (&n, v) in rest.iter().zip(self.quad_many_core(scratch, &rws)) {
+                q[n] = Some(v);
+            }
+        }
+        let mut q: Vec<f64> = q.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect();
+        self.low_rank_correction(ws, &mut q);
+        q
+    }
+
+    /// Whether reading `i`'s column is kept out of the sparse factor (see
+    /// [`LowRank`]); quadratic forms take such a column by its
+    /// coefficient (see [`SparseFactor::quad_split`]).
+    pub(crate) fn is_wide(&self, i: usize) -> bool {
+        self.low_rank
+            .as_ref()
+            .is_some_and(|lr| lr.wide_of.get(i).is_some_and(|&f| f != usize::MAX))
+    }
+
+    /// `w' M^-1 w` for `w = n + sum_i a_i u_i`, each form given as its
+    /// narrow part `n` (equation, value; repeats allowed) and the
+    /// coefficients `a_i` of wide readings' columns `u_i` (reading,
+    /// coefficient): `n' M^-1 n + 2 a' X' n + a' H a`, so a form that
+    /// holds a content factor costs no more than one without.
+    pub(crate) fn quad_split(
+        &self,
+        sel: Option<&SelectedInverse>,
+        scratch: &mut Scratch,
+        forms: &[SplitForm],
+    ) -> Vec<f64> {
+        let narrow: Vec<Vec<(usize, f64)>> = forms.iter().map(|(n, _)| n.clone()).collect();
+        let mut q = self.quad_many_with(sel, scratch, &narrow);
+        let Some(lr) = &self.low_rank else {
+            return q;
+        };
+        let k = lr.u.len();
+        let mut alpha = vec![0.0; k];
+        for ((n, wide), q) in forms.iter().zip(q.iter_mut()) {
+            if wide.is_empty() {
+                continue;
+            }
+            alpha.iter_mut().for_each(|a| *a = 0.0);
+            for &(i, a) in wide {
+                if let Some(&f) = lr.wide_of.get(i)
+                    && f != usize::MAX
+                {
+                    alpha[f] += a;
+                }
+            }
+            let mut cross = 0.0;
+            for &(e, v) in n {
+                let row = &lr.x[e * k..(e + 1) * k];
+                cross += v * row.iter().zip(&alpha).map(|(x, a)| x * a).sum::<f64>();
+            }
+            let mut quad = 0.0;
+            for f in 0..k {
+                for g in 0..k {
+                    quad += alpha[f] * lr.h[(f, g)] * alpha[g];
+                }
+            }
+            *q += 2.0 * cross + quad;
+        }
+        q
+    }
+
+    fn low_rank_correction(&self, ws: &[Vec<(usize, f64)>], q: &mut [f64]) {
         if let Some(lr) = &self.low_rank {
             let k = lr.u.len();
             let mut z = vec![0.0; k];
@@ -519,7 +857,6 @@ impl SparseFactor {
                 *q -= z.iter().map(|z| z * z).sum::<f64>();
             }
         }
-        q
     }
 
     fn quad_many_core(&self, scratch: &mut Scratch, ws: &[Vec<(usize, f64)>]) -> Vec<f64> {
@@ -536,6 +873,10 @@ impl SparseFactor {
         } = scratch;
         if y.len() < p * k {
             y.resize(p * k, 0.0);
+        }
+        if mark.len() < p {
+            mark.resize(p, false);
+            reach.resize(p, 0);
         }
         // The reach: each new stretch of a path up the tree goes before
         // the stretches found earlier, which lie above it.
@@ -572,5 +913,121 @@ impl SparseFactor {
             mark[j] = false;
         }
         sums
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    //! The selected inverse against the forward solves it replaces.
+
+    use super::*;
+
+    /// A chain of `p` equations, each reading in one or two neighbouring
+    /// ones (a year of lots), plus `wide` readings in every equation.
+    fn chain(p: usize, wide: usize) -> (Vec<Vec<(usize, f64)>>, Vec<f64>) {
+        let mut cols = Vec::new();
+        let mut var = Vec::new();
+        for a in 0..p {
+            cols.push(vec![(a, 1.0)]);
+            var.push(1.0 + (a % 7) as f64);
+            if a + 1 < p {
+                cols.push(vec![(a, -0.5 - (a % 3) as f64), (a + 1, 1.0)]);
+                var.push(0.3 + (a % 5) as f64 * 0.1);
+            }
+            if a + 5 < p && a % 4 == 0 {
+                cols.push(vec![(a, 0.7), (a + 5, -1.1), (a + 2, 0.2)]);
+                var.push(2.0);
+            }
+        }
+        for f in 0..wide {
+            cols.push(
+                (0..p)
+                    .map(|a| (a, 0.01 * (1 + (a + f) % 9) as f64))
+                    .collect(),
+            );
+            var.push(0.5);
+        }
+        (cols, var)
+    }
+
+    fn check(p: usize, wide: usize, forms: &[Vec<(usize, f64)>]) {
+        let (cols, var) = chain(p, wide);
+        let f = SparseFactor::new(&cols, &var, p, &mut None, usize::MAX).unwrap();
+        let sel = f.selected_inverse().unwrap();
+        let mut scratch = f.scratch();
+        let by_solve = f.quad_many(&mut scratch, forms);
+        let by_selected = f.quad_many_with(Some(&sel), &mut scratch, forms);
+        for (n, (a, b)) in by_solve.iter().zip(&by_selected).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-10 * a.abs().max(1e-12),
+                "form {n}: solve {a}, selected {b}"
+            );
+        }
+        let m = {
+            let mut m = nalgebra::DMatrix::<f64>::zeros(p, p);
+            for (col, v) in cols.iter().zip(&var) {
+                for &(a, ca) in col {
+                    for &(b, cb) in col {
+                        m[(a, b)] += v * ca * cb;
+                    }
+                }
+            }
+            m.try_inverse().unwrap()
+        };
+        for (w, q) in forms.iter().zip(&by_selected) {
+            let mut dense = 0.0;
+            for &(a, ca) in w {
+                for &(b, cb) in w {
+                    dense += ca * m[(a, b)] * cb;
+                }
+            }
+            assert!(
+                (dense - q).abs() <= 1e-8 * dense.abs(),
+                "dense {dense}, selected {q}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_selected_inverse_gives_every_reading_s_quadratic_form() {
+        let (cols, _) = chain(60, 0);
+        check(60, 0, &cols);
+    }
+
+    #[test]
+    fn forms_beyond_the_pattern_fall_back_to_the_forward_solve() {
+        check(
+            60,
+            0,
+            &[
+                vec![(0, 1.0), (59, 2.0)],
+                vec![(3, 1.0), (30, -1.0), (31, 0.5)],
+            ],
+        );
+    }
+
+    #[test]
+    fn the_wide_columns_correction_applies_to_selected_forms() {
+        let (cols, _) = chain(120, 3);
+        let narrow: Vec<Vec<(usize, f64)>> = cols.into_iter().filter(|c| c.len() <= WIDE).collect();
+        check(120, 3, &narrow);
+    }
+
+    #[test]
+    fn a_clique_added_to_the_pattern_keeps_the_values() {
+        let (cols, var) = chain(60, 0);
+        let f =
+            SparseFactor::with_cliques(&cols, &var, 60, &[vec![0, 59, 30]], usize::MAX).unwrap();
+        assert!(f.serves(&[0, 30, 59]));
+        let sel = f.selected_inverse().unwrap();
+        let plain = SparseFactor::new(&cols, &var, 60, &mut None, usize::MAX).unwrap();
+        let w = vec![vec![(0, 1.0), (59, 2.0), (30, -0.5)]];
+        let a = plain.quad_many(&mut plain.scratch(), &w)[0];
+        let b = f.quad_many_with(Some(&sel), &mut f.scratch(), &w)[0];
+        assert!(
+            (a - b).abs() <= 1e-10 * a.abs(),
+            "plain {a}, with the clique {b}"
+        );
     }
 }
