@@ -98,7 +98,7 @@ async function cohorts(year) {
   const basis = $("recovery-cohort-basis");
   let d;
   try { d = await api(`/reports/recovery/cohorts?year=${year}`); } catch (e) { basis.textContent = `not available: ${e.message}`; return; }
-  basis.textContent = `Basis: ${d.basis}. A recent month's rate grows while its material is still in process.`;
+  basis.textContent = `Basis: ${d.basis}. A recent month's rate grows while its material is still in process; units processed together (blended) share one rate, as proportional allocation gives each the same part of its content.`;
   const cell = (input, out, el) => (input[el] > 0 ? `${num((100 * out[el]) / input[el], 1)} %` : "--");
   const head = (first) => h("tr", {}, first.map((c) => h("th", {}, c)), h("th", {class: "num"}, "Units"),
     ELEMENTS.map((el) => h("th", {class: "num"}, `${el} in products`)));

@@ -16,7 +16,7 @@ let live = true;
 let span = 3600 * 1000;
 let drag = null;
 let loadSeq = 0;
-export let lastRender = null; // {tags, ms, buckets, from, to, seq}: read by the browser tests
+export let lastRender = null; // {tags, ms, buckets, from, to, points, seq}: read by the browser tests
 
 function canvas() { return $("trend-canvas"); }
 
@@ -44,7 +44,7 @@ async function load() {
     draw();
     const ms = performance.now() - started;
     const buckets = answers.reduce((n, a) => n + a.buckets.length, 0);
-    lastRender = {tags: pens.map((p) => p.tag), ms, buckets, from, to, seq};
+    lastRender = {tags: pens.map((p) => p.tag), ms, buckets, from, to, points, seq};
     canvas().dataset.rendered = String(Date.now());
     say($("trend-status"), `${buckets} buckets in ${ms.toFixed(0)} ms`);
   } catch (e) {

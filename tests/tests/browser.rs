@@ -239,6 +239,17 @@ async fn the_hmi_works_in_a_real_browser_with_live_data() {
         .map(|r| format!("{:.0}", r["ms"].as_f64().unwrap_or(f64::NAN)))
         .collect();
     assert_eq!(runs.len(), 5, "{results}");
+    let mut bare: Vec<f64> = results["yearTrendBareMs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let bare = percentile(&mut bare, 0.5);
+    eprintln!(
+        "FIGURE one-year trend anchor: the same GET /history from outside the page, median {bare:.0} ms (page/anchor {:.2})",
+        ms / bare
+    );
     eprintln!(
         "FIGURE one-year trend: median {ms:.0} ms in the page (runs {}), {} ms from the click, {} buckets (target < 1000 ms)",
         runs.join(", "),
