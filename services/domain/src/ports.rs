@@ -120,6 +120,20 @@ pub enum StoreError {
     Internal(String),
 }
 
+impl StoreError {
+    /// The same error, its message prefixed with `context` ("write 3 of
+    /// 10 (lot BM-1): ...").
+    pub fn within(self, context: impl fmt::Display) -> StoreError {
+        match self {
+            StoreError::NotFound(m) => StoreError::NotFound(format!("{context}: {m}")),
+            StoreError::Conflict(m) => StoreError::Conflict(format!("{context}: {m}")),
+            StoreError::Unavailable(m) => StoreError::Unavailable(format!("{context}: {m}")),
+            StoreError::Corrupt(m) => StoreError::Corrupt(format!("{context}: {m}")),
+            StoreError::Internal(m) => StoreError::Internal(format!("{context}: {m}")),
+        }
+    }
+}
+
 /// A user as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRecord {
@@ -214,6 +228,48 @@ pub trait AccountingStore: Send + Sync {
     /// unknown lot. [`LotStore::produce`] refuses (`Conflict`) an edge that
     /// takes more from an input than this.
     async fn stock(&self, lot: &LotId) -> Result<f64, StoreError>;
+
+    /// Records many lot writes in one transaction, each with its own audit
+    /// entry, in the order given: all of them or, when any is refused,
+    /// none (the error names the write's position and what it wrote).
+    /// Each write is checked as its single method checks it, seeing the
+    /// writes before it. For loading a plant's history (a migration, a
+    /// synthetic year) at the speed of one commit per batch.
+    async fn record_batch(&self, writes: &[(LotWrite, AuditEvent)]) -> Result<(), StoreError>;
+}
+
+/// One write of [`AccountingStore::record_batch`]: what
+/// [`LotStore::receive`], [`LotStore::produce`],
+/// [`AccountingStore::record_measurement`] or
+/// [`AccountingStore::record_assay`] writes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LotWrite {
+    Receive {
+        passport: Passport,
+        lot: Lot,
+    },
+    Produce {
+        lot: Lot,
+        inputs: Vec<GenealogyEdge>,
+    },
+    Measure {
+        lot: LotId,
+        mass: MeasuredMass,
+    },
+    Assay(Assay),
+}
+
+impl LotWrite {
+    /// What the write is about, for errors: "unit U-1", "the weighing of
+    /// BM-3"...
+    pub fn describe(&self) -> String {
+        match self {
+            LotWrite::Receive { lot, .. } => format!("unit {}", lot.id()),
+            LotWrite::Produce { lot, .. } => format!("lot {}", lot.id()),
+            LotWrite::Measure { lot, .. } => format!("the weighing of {lot}"),
+            LotWrite::Assay(a) => format!("an assay of {}", a.lot()),
+        }
+    }
 }
 
 /// Users and their sessions.

@@ -13,7 +13,7 @@
 use crate::db::{Db, WriteTx, db_error};
 use crate::rows::{corrupt, get, kilograms};
 use async_trait::async_trait;
-use remine_domain::ports::{AccountingStore, StoreError};
+use remine_domain::ports::{AccountingStore, LotWrite, StoreError};
 use remine_domain::{
     Assay, AuditEvent, Element, LotId, MassFraction, MassMethod, MeasuredMass, StockEvent,
     remaining_stock,
@@ -100,6 +100,37 @@ impl AccountingStore for Db {
         rows.iter()
             .map(|row| stock_event_from_row(row, lot))
             .collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(writes = writes.len()))]
+    async fn record_batch(&self, writes: &[(LotWrite, AuditEvent)]) -> Result<(), StoreError> {
+        let mut w = self.begin_write().await?;
+        for (n, (write, audit)) in writes.iter().enumerate() {
+            let outcome = match write {
+                LotWrite::Receive { passport, lot } => {
+                    crate::lots::receive_in(&mut w, passport, lot).await
+                }
+                LotWrite::Produce { lot, inputs } => {
+                    crate::lots::produce_in(&mut w, lot, inputs).await
+                }
+                LotWrite::Measure { lot, mass } => measurement_in(&mut w, lot, mass).await,
+                LotWrite::Assay(a) => assay_in(&mut w, a).await.map(drop),
+            };
+            let sealed = match outcome {
+                Ok(()) => w.seal(audit.clone()).await.map(drop),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = sealed {
+                w.abandon().await;
+                return Err(e.within(format!(
+                    "write {} of {} ({}), nothing of the batch stored",
+                    n + 1,
+                    writes.len(),
+                    write.describe()
+                )));
+            }
+        }
+        w.commit().await
     }
 
     #[tracing::instrument(skip_all, fields(lot = %lot))]

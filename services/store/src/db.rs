@@ -293,11 +293,18 @@ impl WriteTx {
         event: AuditEvent,
     ) -> Result<AuditEntry, StoreError> {
         if let Err(e) = outcome {
-            if let Err(rollback) = self.tx.rollback().await {
-                tracing::warn!(error = %rollback, "rollback failed; the connection discards the transaction");
-            }
+            self.abandon().await;
             return Err(e);
         }
+        let entry = self.seal(event).await?;
+        self.commit().await?;
+        Ok(entry)
+    }
+
+    /// Appends the audit entry of one write of several in this
+    /// transaction; the chain's head moves on when [`WriteTx::commit`]
+    /// commits them all.
+    pub(crate) async fn seal(&mut self, event: AuditEvent) -> Result<AuditEntry, StoreError> {
         let entry = AuditEntry::seal(self.seq(), Utc::now(), event, self.head_hash);
         let e = &entry.event;
         sqlx::query(
@@ -317,17 +324,31 @@ impl WriteTx {
         .execute(&mut *self.tx)
         .await
         .map_err(db_error(format!("appending audit entry {}", entry.seq)))?;
+        self.head_seq = entry.seq;
+        self.head_hash = entry.hash;
+        Ok(entry)
+    }
+
+    /// Moves the chain's head to the last sealed entry and commits.
+    pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
         sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-            .bind(entry.seq)
-            .bind(entry.hash.to_hex())
+            .bind(self.head_seq)
+            .bind(self.head_hash.to_hex())
             .execute(&mut *self.tx)
             .await
             .map_err(db_error("moving the audit chain head"))?;
+        let seq = self.head_seq;
         self.tx
             .commit()
             .await
-            .map_err(db_error(format!("committing audit entry {}", entry.seq)))?;
-        Ok(entry)
+            .map_err(db_error(format!("committing audit entry {seq}")))
+    }
+
+    /// Rolls the transaction back.
+    pub(crate) async fn abandon(self) {
+        if let Err(rollback) = self.tx.rollback().await {
+            tracing::warn!(error = %rollback, "rollback failed; the connection discards the transaction");
+        }
     }
 }
 

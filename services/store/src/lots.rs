@@ -163,7 +163,11 @@ impl LotStore for Db {
     }
 }
 
-async fn receive_in(w: &mut WriteTx, passport: &Passport, lot: &Lot) -> Result<(), StoreError> {
+pub(crate) async fn receive_in(
+    w: &mut WriteTx,
+    passport: &Passport,
+    lot: &Lot,
+) -> Result<(), StoreError> {
     let seq = w.seq();
     let conn = w.conn();
     let pid = passport.id();
@@ -190,7 +194,7 @@ async fn receive_in(w: &mut WriteTx, passport: &Passport, lot: &Lot) -> Result<(
     insert_lot(conn, lot, seq).await
 }
 
-async fn produce_in(
+pub(crate) async fn produce_in(
     w: &mut WriteTx,
     lot: &Lot,
     inputs: &[GenealogyEdge],

@@ -1,10 +1,16 @@
 //! Writing a plant year through the store's ports: each unit received with
 //! its passport, each lot produced with its edges, each weighing and assay
-//! recorded, every write audited as the ports require.
+//! recorded, every write audited as the ports require, in batches of
+//! writes that commit together.
 
 use crate::{PlantYear, SynthError};
-use remine_domain::ports::{AccountingStore, LotStore};
+use remine_domain::ports::{AccountingStore, LotStore, LotWrite};
 use remine_domain::{AuditEvent, Username};
+
+/// Writes per transaction: large enough that the commit (an fsync) is
+/// cheap beside the writes, small enough that a refused write loses
+/// little work and the progress moves.
+pub const BATCH_WRITES: usize = 2_000;
 
 /// What went into the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -16,7 +22,7 @@ pub struct StoreReport {
 }
 
 impl StoreReport {
-    /// Store writes (each one transaction with its audit entry).
+    /// Store writes (each with its audit entry).
     pub fn writes(&self) -> usize {
         self.lots + self.measurements + self.assays
     }
@@ -39,7 +45,10 @@ impl PlantYear {
     }
 
     /// Writes every lot (in the order made), its edges, weighing and
-    /// assays; `progress(lots done, lots)` is called after each lot.
+    /// assays, each with its audit entry, in transactions of
+    /// [`BATCH_WRITES`] writes ([`AccountingStore::record_batch`]: a
+    /// refused write stores nothing of its batch, and the batches before
+    /// it stay); `progress(lots done, lots)` is called after each batch.
     #[tracing::instrument(skip_all, fields(lots = self.lots.len()))]
     pub async fn write_store<S>(
         &self,
@@ -49,12 +58,27 @@ impl PlantYear {
     where
         S: LotStore + AccountingStore + ?Sized,
     {
-        let refused = |what: String| move |source| SynthError::Store { what, source };
         let into = self.edges_into();
         let mut report = StoreReport::default();
+        let mut batch: Vec<(LotWrite, AuditEvent)> = Vec::with_capacity(BATCH_WRITES + 16);
+        let flush = |batch: &mut Vec<(LotWrite, AuditEvent)>| {
+            let writes = std::mem::take(batch);
+            async move {
+                store
+                    .record_batch(&writes)
+                    .await
+                    .map_err(|source| SynthError::Store {
+                        what: format!("a batch of {} writes", writes.len()),
+                        source,
+                    })
+            }
+        };
         for (i, synth) in self.lots.iter().enumerate() {
             let lot = synth.to_lot(self)?;
             let id = lot.id().as_str().to_string();
+            let lot_id = lot.id().clone();
+            let measured = synth.measured_mass()?;
+            let assays = synth.domain_assays()?;
             match synth.unit {
                 Some(u) => {
                     let passport = self.units[u].passport()?;
@@ -71,13 +95,10 @@ impl PlantYear {
                             passport.form().name()
                         ),
                     );
-                    store
-                        .receive(&passport, &lot, audit)
-                        .await
-                        .map_err(refused(format!("unit {id}")))?;
+                    batch.push((LotWrite::Receive { passport, lot }, audit));
                 }
                 None => {
-                    let edges = into[i]
+                    let inputs = into[i]
                         .iter()
                         .map(|e| self.domain_edge(&self.edges[*e]))
                         .collect::<Result<Vec<_>, _>>()?;
@@ -86,15 +107,12 @@ impl PlantYear {
                         &id,
                         format!("{} {}", lot.kind().label(), lot.mass()),
                     );
-                    store
-                        .produce(&lot, &edges, audit)
-                        .await
-                        .map_err(refused(format!("lot {id}")))?;
-                    report.edges += edges.len();
+                    report.edges += inputs.len();
+                    batch.push((LotWrite::Produce { lot, inputs }, audit));
                 }
             }
             report.lots += 1;
-            if let Some(m) = synth.measured_mass()? {
+            if let Some(m) = measured {
                 let audit = self.audit(
                     "synth.measure",
                     &id,
@@ -105,13 +123,16 @@ impl PlantYear {
                         m.instrument()
                     ),
                 );
-                store
-                    .record_measurement(lot.id(), &m, audit)
-                    .await
-                    .map_err(refused(format!("the weighing of {id}")))?;
+                batch.push((
+                    LotWrite::Measure {
+                        lot: lot_id,
+                        mass: m,
+                    },
+                    audit,
+                ));
                 report.measurements += 1;
             }
-            for a in synth.domain_assays()? {
+            for a in assays {
                 let audit = self.audit(
                     "synth.assay",
                     &id,
@@ -122,13 +143,13 @@ impl PlantYear {
                         a.method()
                     ),
                 );
-                store
-                    .record_assay(&a, audit)
-                    .await
-                    .map_err(refused(format!("an assay of {id}")))?;
+                batch.push((LotWrite::Assay(a), audit));
                 report.assays += 1;
             }
-            progress(i + 1, self.lots.len());
+            if batch.len() >= BATCH_WRITES || i + 1 == self.lots.len() {
+                flush(&mut batch).await?;
+                progress(i + 1, self.lots.len());
+            }
         }
         Ok(report)
     }

@@ -12,9 +12,12 @@ async fn a_small_year_lands_in_sqlite_with_every_fact_audited() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open_sqlite_dir(dir.path()).await.unwrap();
     let y = generate(&SynthConfig::new(300, 51).unwrap()).unwrap();
-    let mut calls = 0;
-    let report = y.write_store(&db, |_, _| calls += 1).await.unwrap();
-    assert_eq!(calls, y.lots().len());
+    let mut last = (0, 0);
+    let report = y
+        .write_store(&db, |done, of| last = (done, of))
+        .await
+        .unwrap();
+    assert_eq!(last, (y.lots().len(), y.lots().len()));
     assert_eq!(report.lots, y.lots().len());
     assert_eq!(report.edges, y.edges().len());
 

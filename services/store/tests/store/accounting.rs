@@ -5,7 +5,7 @@
 
 use crate::fixtures::*;
 use crate::harness::Raw;
-use remine_domain::ports::{AccountingStore, AuditLog, LotStore, StoreError};
+use remine_domain::ports::{AccountingStore, AuditLog, LotStore, LotWrite, StoreError};
 use remine_domain::{Assay, Element, LotKind, MassFraction, MassMethod, MeasuredMass, StockEvent};
 use remine_store::{AuditVerification, Db};
 
@@ -476,6 +476,105 @@ async fn a_stored_event_that_breaks_the_domain_rules_is_reported_as_corrupt(db: 
     );
 }
 
+/// A unit received, a black-mass lot made from all of it, weighed and
+/// assayed: one batch.
+fn a_batch(unit: &str, bm: &str) -> Vec<(LotWrite, remine_domain::AuditEvent)> {
+    let p = passport(&format!("urn:test:{unit}"));
+    let mass = MeasuredMass::new(
+        kg(210.0),
+        fraction(0.02),
+        MassMethod::PlatformScale,
+        "FS-1",
+        None,
+    )
+    .unwrap();
+    vec![
+        (
+            LotWrite::Receive {
+                passport: p.clone(),
+                lot: input_lot(unit, &p, at(0)),
+            },
+            event("lot.receive", unit),
+        ),
+        (
+            LotWrite::Produce {
+                lot: lot(bm, LotKind::Residue, 205.8, at(1)),
+                inputs: vec![edge(unit, bm, 500.0)],
+            },
+            event("lot.produce", bm),
+        ),
+        (
+            LotWrite::Measure { lot: id(bm), mass },
+            event("lot.weigh", bm),
+        ),
+        (
+            LotWrite::Assay(assay(bm, "S-1", Element::Ni, 0.2, 0.004)),
+            event("lot.assay", bm),
+        ),
+    ]
+}
+
+async fn a_batch_stores_every_write_with_its_own_audit_entry(db: Db) {
+    let before = audit_count(&db).await;
+    db.record_batch(&a_batch("U-1", "BM-1")).await.unwrap();
+    assert_eq!(audit_count(&db).await, before + 4);
+    assert_eq!(db.edges().await.unwrap(), vec![edge("U-1", "BM-1", 500.0)]);
+    assert!(db.measurement(&id("BM-1")).await.unwrap().is_some());
+    assert_eq!(db.assays(&id("BM-1")).await.unwrap().len(), 1);
+    // Each write saw the ones before it: the unit is used up.
+    assert!(db.stock(&id("U-1")).await.unwrap().abs() < 1e-9);
+    let actions: Vec<String> = db
+        .entries(before as i64, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event.action)
+        .collect();
+    assert_eq!(
+        actions,
+        ["lot.receive", "lot.produce", "lot.weigh", "lot.assay"]
+    );
+    assert!(matches!(db.verify().await.unwrap(), Ok(n) if n as usize == before + 4));
+}
+
+async fn a_refused_write_stores_nothing_of_its_batch_and_is_named(db: Db) {
+    db.record_batch(&a_batch("U-1", "BM-1")).await.unwrap();
+    let before = audit_count(&db).await;
+    // The second batch's third write weighs BM-1 again.
+    let mut batch = a_batch("U-2", "BM-2");
+    batch[2].0 = LotWrite::Measure {
+        lot: id("BM-1"),
+        mass: MeasuredMass::new(
+            kg(200.0),
+            fraction(0.0),
+            MassMethod::PlatformScale,
+            "FS-1",
+            None,
+        )
+        .unwrap(),
+    };
+    let refused = db.record_batch(&batch).await;
+    assert!(
+        matches!(&refused, Err(StoreError::Conflict(m)) if m.starts_with("write 3 of 4 (the weighing of BM-1), nothing of the batch stored")),
+        "{refused:?}"
+    );
+    assert_eq!(audit_count(&db).await, before);
+    assert_eq!(db.lot(&id("U-2")).await.unwrap(), None);
+    assert_eq!(db.lot(&id("BM-2")).await.unwrap(), None);
+    assert_eq!(db.edges().await.unwrap().len(), 1);
+    // A write on an unknown lot, last in its batch.
+    let mut batch = a_batch("U-3", "BM-3");
+    batch[3].0 = LotWrite::Assay(assay("NOPE", "S-9", Element::Co, 0.1, 0.01));
+    let refused = db.record_batch(&batch).await;
+    assert!(
+        matches!(&refused, Err(StoreError::NotFound(m)) if m.contains("write 4 of 4 (an assay of NOPE)") && m.contains("NOPE")),
+        "{refused:?}"
+    );
+    assert_eq!(db.lot(&id("U-3")).await.unwrap(), None);
+    assert_eq!(audit_count(&db).await, before);
+    assert!(db.verify().await.unwrap().is_ok());
+}
+
 on_both_backends!(raw: a_stored_event_that_breaks_the_domain_rules_is_reported_as_corrupt);
 
 on_both_backends!(
@@ -492,4 +591,6 @@ on_both_backends!(
     produce_refuses_to_take_more_than_an_input_holds_and_accepts_exactly_all,
     produce_forgives_rounding_when_taking_all_of_a_stock,
     the_audit_chain_holds_after_accounting_writes_and_refusals,
+    a_batch_stores_every_write_with_its_own_audit_entry,
+    a_refused_write_stores_nothing_of_its_batch_and_is_named,
 );
