@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use remine_domain::ports::{LotStore, StoreError};
 use remine_domain::{
     AuditEvent, Chemistry, ContentSource, CountryCode, DomainError, ElementMasses, GbtCode,
-    Genealogy, GenealogyEdge, Lot, LotFields, LotId, LotKind, Passport, PassportFields,
-    PassportForm, PassportId, Step, UnitType,
+    GenealogyEdge, Lot, LotFields, LotId, LotKind, Passport, PassportFields, PassportForm,
+    PassportId, Step, UnitType,
 };
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
@@ -220,13 +220,14 @@ pub(crate) async fn produce_in(
             )));
         }
     }
-    // The new edges must not close a cycle with what is already stored.
-    let mut genealogy = Genealogy::from_edges(stored_ancestry(conn, inputs).await?)
-        .map_err(|e| StoreError::Corrupt(format!("lot_edges: {e}")))?;
-    for edge in inputs {
-        genealogy
-            .add(edge.clone())
-            .map_err(|e| StoreError::Conflict(e.to_string()))?;
+    // The new edges must not close a cycle. Every edge ends at the new lot
+    // and lots are only ever added with the edges into them, so no stored
+    // lot descends from it: only an edge from the lot itself would.
+    if let Some(edge) = inputs.iter().find(|e| &e.from == id) {
+        return Err(StoreError::Conflict(format!(
+            "edge {} -> {} would make the genealogy cyclic",
+            edge.from, edge.to
+        )));
     }
     for edge in inputs {
         if !exists(conn, "SELECT 1 FROM lots WHERE id = $1", edge.from.as_str()).await? {
@@ -276,41 +277,6 @@ pub(crate) async fn produce_in(
         )))?;
     }
     Ok(())
-}
-
-/// The stored edges into the inputs of `inputs` and, transitively, into
-/// their ancestors.
-async fn stored_ancestry(
-    conn: &mut AnyConnection,
-    inputs: &[GenealogyEdge],
-) -> Result<Vec<GenealogyEdge>, StoreError> {
-    let mut seen = HashSet::new();
-    let mut edges = vec![];
-    for input in inputs {
-        let rows = sqlx::query(
-            "WITH RECURSIVE ancestry (lot) AS ( \
-                 SELECT CAST($1 AS TEXT) \
-                 UNION \
-                 SELECT e.from_lot FROM lot_edges e JOIN ancestry a ON e.to_lot = a.lot \
-             ) \
-             SELECT e.from_lot, e.to_lot, e.mass_kg FROM lot_edges e \
-             JOIN ancestry a ON e.to_lot = a.lot",
-        )
-        .bind(input.from.as_str())
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_error(format!(
-            "reading the ancestry of lot {}",
-            input.from
-        )))?;
-        for row in &rows {
-            let edge = edge_from_row(row)?;
-            if seen.insert((edge.from.clone(), edge.to.clone())) {
-                edges.push(edge);
-            }
-        }
-    }
-    Ok(edges)
 }
 
 async fn exists(
