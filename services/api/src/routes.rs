@@ -46,6 +46,8 @@ pub struct AppState {
     pub history: Option<Arc<dyn remine_domain::ports::HistoryStore>>,
     /// The facility configuration reports are made with, when configured.
     pub facility: Option<Arc<remine_reporting::FacilityConfig>>,
+    /// The lot graph kept between traces until the genealogy changes.
+    pub traces: remine_mes::TraceCache,
 }
 
 /// A JSON body whose rejection is an [`ApiError`], so malformed bodies get

@@ -12,7 +12,8 @@
 //!
 //! Element masses are objects keyed by element symbol; Ni, Co and Li are
 //! always present, other elements when not zero. All routes need the
-//! viewer role. Each request traces the genealogy as stored at that moment.
+//! viewer role. Each request traces the genealogy as stored at that moment
+//! (the graph is kept between requests until a lot is added).
 
 use crate::routes::{ApiJson, ApiQuery, AppState};
 use crate::{ApiError, Authenticated};
@@ -24,7 +25,6 @@ use remine_domain::{
     Action, Allocated, BackwardTrace, Element, ElementKg, ForwardTrace, LotId, RecallImpact,
     TraceLot,
 };
-use remine_mes::Tracer;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -245,7 +245,7 @@ async fn trace(
 ) -> Result<Response, ApiError> {
     auth.require(Action::View)?;
     let id = lot_id(&id)?;
-    let tracer = Tracer::load(s.store.as_ref()).await?;
+    let tracer = s.traces.tracer(s.store.as_ref()).await?;
     Ok(match q.direction {
         Direction::Backward => Json(BackwardDto::from(&tracer.backward(&id)?)).into_response(),
         Direction::Forward => Json(ForwardDto::from(&tracer.forward(&id)?)).into_response(),
@@ -268,6 +268,6 @@ async fn recall(
         .iter()
         .map(|l| lot_id(l))
         .collect::<Result<Vec<_>, _>>()?;
-    let tracer = Tracer::load(s.store.as_ref()).await?;
+    let tracer = s.traces.tracer(s.store.as_ref()).await?;
     Ok(Json(RecallDto::from(&tracer.recall(&suspects)?)))
 }

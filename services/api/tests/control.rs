@@ -146,6 +146,7 @@ async fn fixture() -> Fixture {
         alarms: Some(alarms),
         history: None,
         facility: None,
+        traces: Default::default(),
     };
     let f = Fixture {
         state,

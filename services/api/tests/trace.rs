@@ -167,6 +167,38 @@ async fn a_forward_trace_follows_a_unit_into_black_mass_and_product() {
     assert_eq!(product["lots"], 1);
 }
 
+/// The ids of the lots made from P1, by a forward trace.
+async fn made_from_p1(f: &Fixture) -> Vec<String> {
+    let (s, b) = call(f, "GET", "/api/v1/lots/P1/trace?direction=forward", None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    b["lots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_trace_sees_a_lot_made_after_the_previous_trace() {
+    let f = fixture().await;
+    assert_eq!(made_from_p1(&f).await, ["BM1", "L1", "L2", "NI1"]);
+    // The same graph answers again; then L2 is crystallised into NI2.
+    assert_eq!(made_from_p1(&f).await, ["BM1", "L1", "L2", "NI1"]);
+    let ni2 = lot(
+        "NI2",
+        LotKind::Product(ProductKind::NickelSulphate),
+        40.0,
+        &[(Element::Ni, 9.0)],
+    );
+    f.api
+        .store()
+        .produce(&ni2, &[edge("L2", "NI2", 60.0)], audit("NI2"))
+        .await
+        .unwrap();
+    assert_eq!(made_from_p1(&f).await, ["BM1", "L1", "L2", "NI1", "NI2"]);
+}
+
 #[tokio::test]
 async fn a_recall_of_black_mass_lists_the_products_made_from_it() {
     let f = fixture().await;

@@ -181,6 +181,11 @@ pub trait LotStore: Send + Sync {
     async fn edges(&self) -> Result<Vec<GenealogyEdge>, StoreError>;
 
     async fn passport(&self, id: &PassportId) -> Result<Option<Passport>, StoreError>;
+
+    /// A mark of the genealogy's state: it changes whenever a lot (and with
+    /// it, its edges) is added, and only then; 0 without lots. Lets a
+    /// reader keep the lot graph until it changes.
+    async fn genealogy_mark(&self) -> Result<i64, StoreError>;
 }
 
 /// Metal-accounting facts about lots: their weighings, lab assays and

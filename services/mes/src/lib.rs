@@ -70,5 +70,5 @@ pub use live::{LiveValues, Snapshot};
 pub use recipes::{DownloadRequest, Recipes};
 pub use reports::{RecoveryOutcome, RecoveryRequest, ReportSchedule, Reports};
 pub use router::PlantIo;
-pub use trace::Tracer;
+pub use trace::{TraceCache, Tracer};
 pub use users::{MIN_PASSWORD_LEN, Session, Users, hash_password, random_password};

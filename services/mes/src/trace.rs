@@ -5,13 +5,15 @@
 //! [`LotGraph`]; traces are then answered in memory. The element masses the
 //! graph allocates are the recorded ones ([`Tracer::load`]) or whatever a
 //! caller supplies per lot ([`Tracer::load_with`]), which is where reconciled
-//! values come in.
+//! values come in. [`TraceCache`] keeps the graph between requests until
+//! the store's genealogy mark moves.
 
 use crate::MesError;
 use remine_domain::ports::{LotStore, StoreError};
 use remine_domain::{
     BackwardTrace, ElementMasses, ForwardTrace, Lot, LotGraph, LotId, RecallImpact,
 };
+use std::sync::Arc;
 
 /// Answers traces on a snapshot of the stored genealogy.
 #[derive(Debug, Clone)]
@@ -77,5 +79,38 @@ impl Tracer {
         } else {
             Err(StoreError::NotFound(format!("lot {lot}")).into())
         }
+    }
+}
+
+/// Keeps one [`Tracer`] between traces until the genealogy changes (the
+/// store's [`LotStore::genealogy_mark`] moves), so a server answers a
+/// trace from memory instead of reading every lot and edge each time.
+/// Cheap to clone; clones share the graph.
+#[derive(Debug, Clone, Default)]
+pub struct TraceCache {
+    slot: Arc<tokio::sync::Mutex<Option<Kept>>>,
+}
+
+/// The genealogy mark a tracer was loaded at, and the tracer.
+type Kept = (i64, Arc<Tracer>);
+
+impl TraceCache {
+    /// The tracer of the genealogy as stored now: the kept one while the
+    /// mark has not moved, else a fresh load (one at a time: a second
+    /// request waits for the load under way).
+    #[tracing::instrument(skip_all)]
+    pub async fn tracer(&self, store: &dyn LotStore) -> Result<Arc<Tracer>, MesError> {
+        let mut slot = self.slot.lock().await;
+        // Read before loading: a lot added during the load moves the mark
+        // past this one, and the next request loads again.
+        let mark = store.genealogy_mark().await?;
+        if let Some((kept, tracer)) = slot.as_ref()
+            && *kept == mark
+        {
+            return Ok(tracer.clone());
+        }
+        let tracer = Arc::new(Tracer::load(store).await?);
+        *slot = Some((mark, tracer.clone()));
+        Ok(tracer)
     }
 }

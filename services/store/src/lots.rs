@@ -64,6 +64,16 @@ impl LotStore for Db {
         w.finish(outcome, audit).await.map(drop)
     }
 
+    #[tracing::instrument(skip_all)]
+    async fn genealogy_mark(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT MAX(audit_seq) AS mark FROM lots")
+            .fetch_one(self.pool())
+            .await
+            .map_err(db_error("reading the genealogy's mark"))?;
+        let mark: Option<i64> = get(&row, "mark", &"lots")?;
+        Ok(mark.unwrap_or(0))
+    }
+
     #[tracing::instrument(skip_all, fields(lot = %id))]
     async fn lot(&self, id: &LotId) -> Result<Option<Lot>, StoreError> {
         let sql = sqlx::AssertSqlSafe(format!("{LOT_COLUMNS} WHERE l.id = $1"));

@@ -51,6 +51,11 @@ const SQLITE: &[Source] = &[
         "outbox",
         include_str!("../migrations/sqlite/0007_outbox.sql"),
     ),
+    (
+        8,
+        "lots by audit seq",
+        include_str!("../migrations/sqlite/0008_lots_by_audit_seq.sql"),
+    ),
 ];
 
 const POSTGRES: &[Source] = &[
@@ -88,6 +93,11 @@ const POSTGRES: &[Source] = &[
         7,
         "outbox",
         include_str!("../migrations/postgres/0007_outbox.sql"),
+    ),
+    (
+        8,
+        "lots by audit seq",
+        include_str!("../migrations/postgres/0008_lots_by_audit_seq.sql"),
     ),
 ];
 

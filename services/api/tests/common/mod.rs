@@ -50,6 +50,7 @@ pub fn state(store: Arc<dyn Store>, users: Users) -> AppState {
         alarms: None,
         history: None,
         facility: None,
+        traces: Default::default(),
     }
 }
 

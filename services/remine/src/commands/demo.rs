@@ -135,6 +135,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             FACILITY,
             "demo/facility.toml",
         )?)),
+        traces: Default::default(),
     };
     let addr = listener.local_addr()?;
     // The demo alone lets a supervisor inject simulator faults through the API.

@@ -372,6 +372,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .as_ref()
             .map(|_| db.clone() as Arc<dyn HistoryStore>),
         facility: reports.facility.clone().map(Arc::new),
+        traces: Default::default(),
     };
     let delivery = match &reports.delivery {
         Some(d) => Some(remine_delivery::start(d, db.clone())?),

@@ -140,6 +140,36 @@ async fn two_inputs(db: &Db) {
     }
 }
 
+async fn the_genealogy_mark_moves_with_every_new_lot_and_only_then(db: Db) {
+    assert_eq!(db.genealogy_mark().await.unwrap(), 0);
+    two_inputs(&db).await;
+    let after_inputs = db.genealogy_mark().await.unwrap();
+    assert!(after_inputs > 0);
+    // An audited write that adds no lot leaves it.
+    db.append(event("plc.write", "Discharge/Station1/Setpoint"))
+        .await
+        .unwrap();
+    assert_eq!(db.genealogy_mark().await.unwrap(), after_inputs);
+    // A refused production leaves it.
+    let refused = db
+        .produce(
+            &lot("BM-9", LotKind::Residue, 10.0, at(5)),
+            &[edge("NOPE", "BM-9", 1.0)],
+            event("lot.produce", "BM-9"),
+        )
+        .await;
+    assert!(refused.is_err());
+    assert_eq!(db.genealogy_mark().await.unwrap(), after_inputs);
+    db.produce(
+        &lot("BM-1", LotKind::Residue, 10.0, at(5)),
+        &[edge("IN-1", "BM-1", 10.0)],
+        event("lot.produce", "BM-1"),
+    )
+    .await
+    .unwrap();
+    assert!(db.genealogy_mark().await.unwrap() > after_inputs);
+}
+
 async fn produce_records_the_lot_and_its_edges_in_order(db: Db) {
     two_inputs(&db).await;
     let bm = lot(
@@ -349,6 +379,7 @@ on_both_backends!(
     produce_refuses_an_existing_lot_id,
     produce_refuses_an_unknown_input_naming_it_and_writes_nothing,
     produce_refuses_a_cycle,
+    the_genealogy_mark_moves_with_every_new_lot_and_only_then,
     produce_refuses_an_edge_into_another_lot,
     a_chain_of_productions_keeps_its_genealogy,
     lots_come_oldest_first_and_ties_in_recording_order,

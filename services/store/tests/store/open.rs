@@ -9,7 +9,7 @@ use remine_store::{Backend, Db};
 use std::time::{Duration, Instant};
 
 /// Every migration of the dialect (services/store/src/migrations.rs).
-const MIGRATIONS: i64 = 7;
+const MIGRATIONS: i64 = 8;
 
 async fn migrations_apply_once_and_reapplying_changes_nothing(db: Db, raw: Raw) {
     assert_eq!(raw.count("_sqlx_migrations").await, MIGRATIONS);
