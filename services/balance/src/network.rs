@@ -8,6 +8,7 @@
 
 use crate::BalanceError;
 use remine_domain::{Element, Kilograms, MassFraction, Uncertain};
+use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
@@ -471,7 +472,7 @@ pub struct Network {
     pub(crate) streams: Vec<StreamData>,
     pub(crate) vars: Vec<Var>,
     pub(crate) rows: Vec<Row>,
-    pub(crate) stream_index: HashMap<String, usize>,
+    pub(crate) stream_index: FxHashMap<String, usize>,
 }
 
 impl Network {
@@ -509,7 +510,7 @@ impl Network {
                 });
             }
         }
-        let mut stream_index: HashMap<String, usize> = HashMap::new();
+        let mut stream_index: FxHashMap<String, usize> = FxHashMap::default();
         let mut vars: Vec<Var> = Vec::new();
         let mut streams: Vec<StreamData> = Vec::new();
         let mut ends: Vec<(Option<usize>, Option<usize>)> = Vec::new();
@@ -609,7 +610,8 @@ impl Network {
 
         // Assays: first the streams' own (measured, unmeasured, free), then
         // the same-as links, followed to their end.
-        let mut declared: HashMap<(usize, Element), &Assay> = HashMap::new();
+        // Per stream, its declared (element, assay) pairs, in element order.
+        let mut declared: Vec<Vec<(Element, &Assay)>> = vec![Vec::new(); streams.len()];
         for (stream, element, assay) in &b.assays {
             let s = *stream_index
                 .get(stream)
@@ -617,17 +619,30 @@ impl Network {
                     stream: stream.clone(),
                     by: format!("the {element} assay"),
                 })?;
-            if declared.insert((s, *element), assay).is_some() {
+            if declared[s].iter().any(|(e, _)| e == element) {
                 return Err(BalanceError::Duplicate {
                     what: "assay",
                     name: format!("{element} of {stream}"),
                 });
             }
+            declared[s].push((*element, assay));
         }
-        let mut keys: Vec<(usize, Element)> = declared.keys().copied().collect();
-        keys.sort();
+        for d in &mut declared {
+            d.sort_by_key(|&(e, _)| e);
+        }
+        let declared_of = |s: usize, e: Element| -> Option<&Assay> {
+            declared[s].iter().find(|(d, _)| *d == e).map(|&(_, a)| a)
+        };
+        let keys: Vec<(usize, Element)> = declared
+            .iter()
+            .enumerate()
+            .flat_map(|(s, d)| d.iter().map(move |&(e, _)| (s, e)))
+            .collect();
         for &(s, e) in &keys {
-            match declared[&(s, e)] {
+            let Some(assay) = declared_of(s, e) else {
+                continue;
+            };
+            match assay {
                 Assay::Measured(r) => {
                     let v = vars.len();
                     vars.push(Var {
@@ -694,14 +709,14 @@ impl Network {
         for &(s, e) in &keys {
             let mut at = s;
             let mut hops = 0;
-            while let Assay::SameAs(other) = declared[&(at, e)] {
+            while let Some(Assay::SameAs(other)) = declared_of(at, e) {
                 let o = *stream_index
                     .get(other)
                     .ok_or_else(|| BalanceError::UnknownStream {
                         stream: other.clone(),
                         by: format!("the {e} assay of '{}'", streams[s].name),
                     })?;
-                if !declared.contains_key(&(o, e)) {
+                if declared_of(o, e).is_none() {
                     return Err(BalanceError::BadStream {
                         stream: streams[s].name.clone(),
                         why: format!(

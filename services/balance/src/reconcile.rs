@@ -603,22 +603,25 @@ impl Inverse<'_> {
     ) -> Vec<f64> {
         match (self, &mut *scratch) {
             (Inverse::Sparse(f, sel), Scratch::Sparse(scratch)) => {
-                let split: Vec<crate::sparse::SplitForm> = forms
-                    .iter()
-                    .map(|form| {
-                        let mut narrow = Vec::new();
-                        let mut wide = Vec::new();
-                        for &(i, b) in form {
-                            if f.is_wide(i) {
-                                wide.push((i, b));
-                            } else {
-                                narrow.extend(cols[i].iter().map(|&(a, c)| (a, c * b)));
-                            }
+                // Each form's narrow part with every equation once (the
+                // readings of a closure share their node's equations), so
+                // the factor columns' correction visits each equation once.
+                let mut narrow = Vec::with_capacity(forms.len());
+                let mut wide = Vec::with_capacity(forms.len());
+                for form in forms {
+                    let mut n = Vec::new();
+                    let mut w = Vec::new();
+                    for &(i, b) in form {
+                        if f.is_wide(i) {
+                            w.push((i, b));
+                        } else {
+                            n.extend(cols[i].iter().map(|&(a, c)| (a, c * b)));
                         }
-                        (narrow, wide)
-                    })
-                    .collect();
-                f.quad_split(sel.as_ref(), scratch, &split)
+                    }
+                    narrow.push(merge(n));
+                    wide.push(w);
+                }
+                f.quad_split(sel.as_ref(), scratch, &narrow, &wide)
             }
             _ => {
                 let ws: Vec<Vec<(usize, f64)>> = forms
@@ -957,10 +960,12 @@ impl<'a> State<'a> {
             u1[(i, k)] / eig.eigenvalues[range[k]]
         });
         let mut pinv = js.transpose() * (&u1_scaled * u1.transpose());
-        let proj = &pinv * &js;
+        // An unknown is determinable when the projection `Js^+ Js` keeps
+        // its unit vector: only that projection's diagonal is needed.
         let mut determinable = vec![false; nu];
         for (j, &s) in scale.iter().enumerate() {
-            determinable[j] = s > 0.0 && proj[(j, j)] > 1.0 - 1e-8;
+            let proj_jj = pinv.row(j).transpose().dot(&js.column(j));
+            determinable[j] = s > 0.0 && proj_jj > 1.0 - 1e-8;
             pinv.row_mut(j).scale_mut(s);
         }
         Ok(Eliminated {

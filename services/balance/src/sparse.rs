@@ -108,11 +108,6 @@ struct LowRank {
     h: nalgebra::DMatrix<f64>,
 }
 
-/// A quadratic form's vector in two parts: its narrow entries (equation,
-/// value) and its wide readings' coefficients (reading, coefficient); see
-/// [`SparseFactor::quad_split`].
-pub(crate) type SplitForm = (Vec<(usize, f64)>, Vec<(usize, f64)>);
-
 /// The entries of `(L L')^-1` on the pattern of `L`, for quadratic forms
 /// without a solve (see [`SparseFactor::selected_inverse`]).
 #[derive(Debug)]
@@ -798,44 +793,49 @@ impl SparseFactor {
     }
 
     /// `w' M^-1 w` for `w = n + sum_i a_i u_i`, each form given as its
-    /// narrow part `n` (equation, value; repeats allowed) and the
-    /// coefficients `a_i` of wide readings' columns `u_i` (reading,
-    /// coefficient): `n' M^-1 n + 2 a' X' n + a' H a`, so a form that
-    /// holds a content factor costs no more than one without.
+    /// narrow part `n` (equation, value; repeats allowed) in `narrow` and
+    /// the coefficients `a_i` of wide readings' columns `u_i` (reading,
+    /// coefficient) in `wide`, alike indexed:
+    /// `n' M^-1 n + 2 a' X' n + a' H a`, so a form that holds a content
+    /// factor costs no more than one without. Only the factors a form
+    /// holds are visited (a closure holds one or two of the wide columns).
     pub(crate) fn quad_split(
         &self,
         sel: Option<&SelectedInverse>,
         scratch: &mut Scratch,
-        forms: &[SplitForm],
+        narrow: &[Vec<(usize, f64)>],
+        wide: &[Vec<(usize, f64)>],
     ) -> Vec<f64> {
-        let narrow: Vec<Vec<(usize, f64)>> = forms.iter().map(|(n, _)| n.clone()).collect();
-        let mut q = self.quad_many_with(sel, scratch, &narrow);
+        let mut q = self.quad_many_with(sel, scratch, narrow);
         let Some(lr) = &self.low_rank else {
             return q;
         };
         let k = lr.u.len();
-        let mut alpha = vec![0.0; k];
-        for ((n, wide), q) in forms.iter().zip(q.iter_mut()) {
+        let mut alpha: Vec<(usize, f64)> = Vec::new();
+        for ((n, wide), q) in narrow.iter().zip(wide).zip(q.iter_mut()) {
             if wide.is_empty() {
                 continue;
             }
-            alpha.iter_mut().for_each(|a| *a = 0.0);
+            alpha.clear();
             for &(i, a) in wide {
                 if let Some(&f) = lr.wide_of.get(i)
                     && f != usize::MAX
                 {
-                    alpha[f] += a;
+                    match alpha.iter_mut().find(|(g, _)| *g == f) {
+                        Some(entry) => entry.1 += a,
+                        None => alpha.push((f, a)),
+                    }
                 }
             }
             let mut cross = 0.0;
             for &(e, v) in n {
                 let row = &lr.x[e * k..(e + 1) * k];
-                cross += v * row.iter().zip(&alpha).map(|(x, a)| x * a).sum::<f64>();
+                cross += v * alpha.iter().map(|&(f, a)| row[f] * a).sum::<f64>();
             }
             let mut quad = 0.0;
-            for f in 0..k {
-                for g in 0..k {
-                    quad += alpha[f] * lr.h[(f, g)] * alpha[g];
+            for &(f, af) in &alpha {
+                for &(g, ag) in &alpha {
+                    quad += af * lr.h[(f, g)] * ag;
                 }
             }
             *q += 2.0 * cross + quad;
@@ -1012,6 +1012,50 @@ mod tests {
         let (cols, _) = chain(120, 3);
         let narrow: Vec<Vec<(usize, f64)>> = cols.into_iter().filter(|c| c.len() <= WIDE).collect();
         check(120, 3, &narrow);
+    }
+
+    #[test]
+    fn a_form_holding_factor_columns_by_coefficient_matches_the_dense_form() {
+        let (p, wide) = (90, 4);
+        let (cols, var) = chain(p, wide);
+        let f = SparseFactor::new(&cols, &var, p, &mut None, usize::MAX).unwrap();
+        let sel = f.selected_inverse().unwrap();
+        let first_wide = cols.len() - wide;
+        // Repeated equations and a factor column named twice.
+        let narrow = vec![
+            vec![(3, 1.0), (4, -0.5), (3, 0.25)],
+            vec![(10, 2.0), (11, 1.0)],
+        ];
+        let by_coefficient = vec![
+            vec![(first_wide, 0.7), (first_wide + 2, -1.2), (first_wide, 0.3)],
+            vec![],
+        ];
+        let q = f.quad_split(Some(&sel), &mut f.scratch(), &narrow, &by_coefficient);
+        let mut m = nalgebra::DMatrix::<f64>::zeros(p, p);
+        for (col, v) in cols.iter().zip(&var) {
+            for &(a, ca) in col {
+                for &(b, cb) in col {
+                    m[(a, b)] += v * ca * cb;
+                }
+            }
+        }
+        let m_inv = m.try_inverse().unwrap();
+        for ((n, w), q) in narrow.iter().zip(&by_coefficient).zip(q) {
+            let mut full = nalgebra::DVector::<f64>::zeros(p);
+            for &(a, c) in n {
+                full[a] += c;
+            }
+            for &(i, b) in w {
+                for &(a, c) in &cols[i] {
+                    full[a] += b * c;
+                }
+            }
+            let dense = full.dot(&(&m_inv * &full));
+            assert!(
+                (dense - q).abs() <= 1e-8 * dense.abs(),
+                "dense {dense}, by coefficient {q}"
+            );
+        }
     }
 
     #[test]

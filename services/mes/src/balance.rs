@@ -261,9 +261,10 @@ pub fn reconcile_records(
     if to <= from {
         return Err(period_err(from, to));
     }
-    let layout = layout(records)?;
-    let network = layout
-        .builder
+    let mut layout = layout(records)?;
+    // The builder's specs are spent once the network is built: dropped
+    // before the reconciliation, whose working memory peaks after them.
+    let network = std::mem::take(&mut layout.builder)
         .build()
         .map_err(|e| MesError::Internal(format!("balance network: {e}")))?;
     let r = reconcile(&network, &Options::default()).map_err(|e| match e {
@@ -350,15 +351,16 @@ fn layout(records: &BalanceRecords) -> Result<Layout, MesError> {
     // sulphate, carbonate and water nobody weighs in.
     let mut node_name: BTreeMap<usize, String> = BTreeMap::new();
     let mut elements_only: BTreeSet<usize> = BTreeSet::new();
-    let mut node_of_lot: HashMap<&LotId, String> = HashMap::new();
     for (step, outs) in step_outputs.iter().enumerate() {
         let group = root(&mut parent, step);
         if let Some(first) = outs.iter().min() {
-            let name = node_name
-                .entry(group)
-                .or_insert_with(|| format!("make {first}"));
-            if format!("make {first}") < *name {
-                *name = format!("make {first}");
+            let candidate = format!("make {first}");
+            match node_name.get_mut(&group) {
+                Some(name) if candidate < *name => *name = candidate,
+                Some(_) => {}
+                None => {
+                    node_name.insert(group, candidate);
+                }
             }
         }
         if outs
@@ -369,11 +371,16 @@ fn layout(records: &BalanceRecords) -> Result<Layout, MesError> {
             elements_only.insert(group);
         }
     }
+    // Nodes by rank of name, so that a lot's uses below run in name order.
+    let mut names: Vec<&str> = node_name.values().map(String::as_str).collect();
+    names.sort_unstable();
+    let rank_of = |name: &str| names.binary_search(&name).ok();
+    let mut node_of_lot: HashMap<&LotId, usize> = HashMap::new();
     for (step, outs) in step_outputs.iter().enumerate() {
         let group = root(&mut parent, step);
-        if let Some(name) = node_name.get(&group) {
+        if let Some(rank) = node_name.get(&group).and_then(|n| rank_of(n)) {
             for o in outs {
-                node_of_lot.insert(*o, name.clone());
+                node_of_lot.insert(*o, rank);
             }
         }
     }
@@ -386,16 +393,16 @@ fn layout(records: &BalanceRecords) -> Result<Layout, MesError> {
         };
         builder.node(name, b);
     }
-    // What each lot gives to each consuming node.
-    let mut consumed: HashMap<&LotId, BTreeMap<String, f64>> = HashMap::new();
+    // What each lot gives to each consuming node (by rank of name).
+    let mut consumed: HashMap<&LotId, BTreeMap<usize, f64>> = HashMap::new();
     for e in edges {
-        let Some(node) = node_of_lot.get(&e.to) else {
+        let Some(&node) = node_of_lot.get(&e.to) else {
             continue;
         };
         *consumed
             .entry(&e.from)
             .or_default()
-            .entry(node.clone())
+            .entry(node)
             .or_insert(0.0) += e.mass.kg();
     }
 
@@ -407,6 +414,7 @@ fn layout(records: &BalanceRecords) -> Result<Layout, MesError> {
         recorded_out: BTreeMap::new(),
     };
     let mut factors: BTreeSet<String> = BTreeSet::new();
+    let mut factor_names = FactorNames::default();
     // Lots from before the period that feed it enter from outside, by
     // their edge masses.
     let mut entered = BTreeSet::new();
@@ -414,7 +422,7 @@ fn layout(records: &BalanceRecords) -> Result<Layout, MesError> {
         if by_id.contains_key(&e.from) {
             continue;
         }
-        let Some(node) = node_of_lot.get(&e.to) else {
+        let Some(node) = node_of_lot.get(&e.to).map(|&r| names[r]) else {
             continue;
         };
         let name = format!("{} > {node}", e.from);
@@ -438,8 +446,9 @@ fn layout(records: &BalanceRecords) -> Result<Layout, MesError> {
         let name = id.to_string();
         let from = node_of_lot
             .get(id)
-            .map_or(Endpoint::Environment, |n| Endpoint::node(n));
-        let uses = consumed.get(id).cloned().unwrap_or_default();
+            .map_or(Endpoint::Environment, |&r| Endpoint::node(names[r]));
+        let no_uses = BTreeMap::new();
+        let uses = consumed.get(id).unwrap_or(&no_uses);
         let total_used: f64 = uses.values().sum();
         let whole =
             uses.len() == 1 && (total_used - l.mass().kg()).abs() <= 1e-6 * l.mass().kg().max(1.0);
@@ -464,12 +473,13 @@ fn layout(records: &BalanceRecords) -> Result<Layout, MesError> {
         let to = if uses.is_empty() {
             Endpoint::Environment
         } else if whole {
-            Endpoint::node(uses.keys().next().map(String::as_str).unwrap_or_default())
+            Endpoint::node(uses.keys().next().map(|&r| names[r]).unwrap_or_default())
         } else {
             let split = format!("split {id}");
             let b = Balances::total_and(&BALANCED_ELEMENTS);
             out.builder.node(&split, b);
-            for (node, kg) in &uses {
+            for (&rank, kg) in uses {
+                let node = names[rank];
                 let portion = format!("{id} > {node}");
                 let r = Reading::kg_relative(
                     kg.max(1e-9),
@@ -512,8 +522,15 @@ fn layout(records: &BalanceRecords) -> Result<Layout, MesError> {
         }
         out.builder.stream(&name, from, to, Some(mass_reading));
         for el in BALANCED_ELEMENTS {
-            let assay = stream_assay(l, el, assays.get(id), chemistries.get(id).copied())?;
+            let assay = stream_assay(
+                l,
+                el,
+                assays.get(id),
+                chemistries.get(id).copied(),
+                &mut factor_names,
+            )?;
             if let BAssay::Factored { factor, .. } = &assay
+                && !factors.contains(factor)
                 && factors.insert(factor.clone())
             {
                 let source = l.content_source();
@@ -550,11 +567,25 @@ fn kind_class(kind: LotKind) -> String {
     }
 }
 
+/// The content factors' names, each formatted once ([`factor_name`]).
+#[derive(Default)]
+struct FactorNames(HashMap<(Option<Chemistry>, &'static str, Element), String>);
+
+impl FactorNames {
+    fn get(&mut self, chemistry: Option<Chemistry>, source: ContentSource, el: Element) -> String {
+        self.0
+            .entry((chemistry, source_label(source), el))
+            .or_insert_with(|| factor_name(chemistry, source, el))
+            .clone()
+    }
+}
+
 fn stream_assay(
     l: &Lot,
     el: Element,
     assays: Option<&Vec<remine_domain::Assay>>,
     chemistry: Option<Chemistry>,
+    factor_names: &mut FactorNames,
 ) -> Result<BAssay, MesError> {
     let of_el: Vec<remine_domain::Assay> = assays
         .map(|v| v.iter().filter(|a| a.element() == el).cloned().collect())
@@ -585,7 +616,7 @@ fn stream_assay(
         } else {
             BAssay::Factored {
                 fraction: r,
-                factor: factor_name(chemistry, source, el),
+                factor: factor_names.get(chemistry, source, el),
             }
         });
     }
@@ -599,10 +630,10 @@ fn stream_assay(
 /// for a factored content, the factor (name, reconciled sigma, the booked
 /// element mass it multiplies): that part of the variance is shared by all
 /// the factor's streams, so it is summed before it is squared.
-struct FlowPart {
+struct FlowPart<'r> {
     flow: f64,
     own_variance: f64,
-    shared: Option<(String, f64, f64)>,
+    shared: Option<(&'r remine_balance::Variable, f64, f64)>,
 }
 
 fn summarise(
@@ -622,11 +653,7 @@ fn summarise(
             return Some(FlowPart {
                 flow,
                 own_variance: (xv * ms).powi(2) + (mv * os).powi(2),
-                shared: Some((
-                    factor.variable.to_string(),
-                    factor.sigma.unwrap_or(0.0),
-                    mv * base,
-                )),
+                shared: Some((&factor.variable, factor.sigma.unwrap_or(0.0), mv * base)),
             });
         }
         let xs = r.assay(stream, el).and_then(|x| x.sigma).unwrap_or(0.0);
@@ -639,15 +666,24 @@ fn summarise(
     let total = |parts: Vec<FlowPart>| -> (f64, f64) {
         let mut value = 0.0;
         let mut var = 0.0;
-        let mut shared: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+        let mut shared: HashMap<&remine_balance::Variable, (f64, f64)> = HashMap::new();
         for p in parts {
             value += p.flow;
             var += p.own_variance;
-            if let Some((name, sigma, booked)) = p.shared {
-                shared.entry(name).or_insert((sigma, 0.0)).1 += booked;
+            if let Some((factor, sigma, booked)) = p.shared {
+                shared.entry(factor).or_insert((sigma, 0.0)).1 += booked;
             }
         }
-        var += shared.values().map(|(s, b)| (s * b).powi(2)).sum::<f64>();
+        // Summed in the order of the factors' names, as ever.
+        let mut shared: Vec<(String, (f64, f64))> = shared
+            .into_iter()
+            .map(|(f, sb)| (f.to_string(), sb))
+            .collect();
+        shared.sort_by(|a, b| a.0.cmp(&b.0));
+        var += shared
+            .iter()
+            .map(|(_, (s, b))| (s * b).powi(2))
+            .sum::<f64>();
         (value, var)
     };
     let mut recovery = Vec::new();
