@@ -45,6 +45,10 @@ const LEAK_NM3H: f64 = 2.0;
 const AIRLOCK_OPEN_NM3H: f64 = 40.0;
 const AIRLOCK_PERIOD_S: f64 = 60.0;
 const AIRLOCK_OPEN_S: f64 = 5.0;
+/// The purge ends this far below the O2 alarm limit (vol %), as a PLC's
+/// feed permit has hysteresis: the airlock's first opening after the purge
+/// must not take the chamber straight back over the limit.
+const PURGE_MARGIN_PCT: f64 = 0.5;
 /// Air changes of an idle, open chamber (its doors open for loading).
 const IDLE_VENTILATION_NM3H: f64 = 72.0;
 const H2_NM3_PER_T: f64 = 0.04;
@@ -498,7 +502,7 @@ impl ShredderLine {
                 | UnitState::Aborting
         );
         let running = state == UnitState::Running;
-        if inerted && self.vessel.o2_pct < sp.o2_alarm_pct {
+        if inerted && self.vessel.o2_pct < sp.o2_alarm_pct - PURGE_MARGIN_PCT {
             self.purged = true;
         }
         let feed_kg = self.feed.as_ref().map_or(0.0, PackMaterial::total);
