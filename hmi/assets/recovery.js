@@ -49,7 +49,8 @@ function chart(rates) {
 
 function rateOf(b, el) {
   const r = (b.recovery || []).find((x) => x.element === el) || {};
-  return {rate: pct(r.reconciled ?? r.recorded), sigma: pct(r.sigma), input: r.inputKg, output: r.outputKg, recorded: pct(r.recorded)};
+  const reconciled = r.reconciled !== null && r.reconciled !== undefined;
+  return {rate: pct(reconciled ? r.reconciled : r.recorded), reconciled, sigma: pct(r.sigma), input: r.inputKg, output: r.outputKg, recorded: pct(r.recorded)};
 }
 
 async function showYear(year) {
@@ -67,9 +68,13 @@ async function showYear(year) {
   $("recovery-rows").replaceChildren(...ELEMENTS.map((el) => {
     const r = rates[el];
     const met = (y) => r.rate === null ? "--" : `${TARGETS[y][el]} % ${r.rate >= TARGETS[y][el] ? "met" : "not met"}`;
-    const tr = row([el, num(r.input, 2), num(r.output, 2), num(r.rate, 1), num(r.sigma, 2), met(2027), met(2031)], [1, 2, 3, 4]);
+    // Where the balance cannot reconcile an element (a flow it cannot
+    // determine), the recorded rate is shown and said to be recorded.
+    const basis = r.rate === null ? "--" : r.reconciled ? "reconciled" : "recorded (not reconciled)";
+    const tr = row([el, num(r.input, 2), num(r.output, 2), num(r.rate, 1), basis, num(r.sigma, 2), met(2027), met(2031)], [1, 2, 3, 5]);
     tr.dataset.element = el;
-    [5, 6].forEach((k) => { if (tr.cells[k].textContent.includes("not met")) tr.cells[k].className = "fail"; });
+    tr.dataset.basis = r.reconciled ? "reconciled" : "recorded";
+    [6, 7].forEach((k) => { if (tr.cells[k].textContent.includes("not met")) tr.cells[k].className = "fail"; });
     return tr;
   }));
   $("recovery-status").textContent = `balance ${b.converged ? "reconciled" : "NOT converged"}; global test ${b.globalTest && b.globalTest.passed ? "passed" : "failed"}`;

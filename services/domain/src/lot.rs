@@ -186,6 +186,17 @@ impl LotKind {
         )
     }
 
+    /// The element a lot of this kind is made to recover, if any: a
+    /// product its payable metal, the copper fraction its copper. Recovery
+    /// rates count an element only in the lots that recover it.
+    pub fn recovered_element(self) -> Option<Element> {
+        match self {
+            LotKind::Product(p) => Some(p.payable().0),
+            LotKind::SideFraction(SideFraction::Copper) => Some(Element::Cu),
+            _ => None,
+        }
+    }
+
     /// The label a report shows: black mass carries its chemistry family.
     pub fn label(self) -> String {
         match self {

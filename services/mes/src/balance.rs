@@ -546,12 +546,14 @@ fn layout(records: &BalanceRecords) -> Result<Layout, MesError> {
                     *out.recorded_in.entry(el).or_insert(0.0) += l.elements().get(el).kg();
                 }
             }
-            LotKind::Product(p) => {
-                let (el, _) = p.payable();
-                out.products.push((name.clone(), el));
-                *out.recorded_out.entry(el).or_insert(0.0) += l.elements().get(el).kg();
+            // Products and the copper fraction: the lots that recover an
+            // element, where the recovery rates count it.
+            kind => {
+                if let Some(el) = kind.recovered_element() {
+                    out.products.push((name.clone(), el));
+                    *out.recorded_out.entry(el).or_insert(0.0) += l.elements().get(el).kg();
+                }
             }
-            _ => {}
         }
     }
     Ok(out)

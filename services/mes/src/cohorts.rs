@@ -15,7 +15,7 @@
 use crate::MesError;
 use chrono::{DateTime, Datelike, Utc};
 use remine_domain::ports::{LotStore, StoreError};
-use remine_domain::{Chemistry, Element, Lot, LotGraph, LotKind, SideFraction};
+use remine_domain::{Chemistry, Element, Lot, LotGraph, LotKind};
 use std::collections::{BTreeMap, HashMap};
 
 /// The elements the cohorts are reported for.
@@ -40,15 +40,6 @@ impl CohortRecovery {
     pub fn rate(&self, el: Element) -> Option<f64> {
         let k = COHORT_ELEMENTS.iter().position(|&e| e == el)?;
         (self.input[k] > 0.0).then(|| self.in_products[k] / self.input[k])
-    }
-}
-
-/// Which element, if any, a lot of `kind` recovers.
-fn recovers(kind: LotKind) -> Option<Element> {
-    match kind {
-        LotKind::Product(p) => Some(p.payable().0),
-        LotKind::SideFraction(SideFraction::Copper) => Some(Element::Cu),
-        _ => None,
     }
 }
 
@@ -85,7 +76,7 @@ pub fn cohorts(
         }
     }
     for l in lots {
-        let Some(el) = recovers(l.kind()) else {
+        let Some(el) = l.kind().recovered_element() else {
             continue;
         };
         let Some(k) = COHORT_ELEMENTS.iter().position(|&e| e == el) else {

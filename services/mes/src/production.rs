@@ -14,9 +14,9 @@ use crate::{Actor, DownloadRequest, GuardedWriter, MesError, Recipes};
 use chrono::Utc;
 use remine_domain::ports::{Store, TagIo};
 use remine_domain::{
-    AuditEvent, Chemistry, ContentSource, Element, ElementMasses, GenealogyEdge, Kilograms, Lot,
-    LotFields, LotId, LotKind, ProductKind, SideFraction, TagName, TagValue, UnitCommand,
-    UnitState, UnitType,
+    Assay, AuditEvent, Chemistry, ContentSource, Element, ElementMasses, GenealogyEdge, Kilograms,
+    Lot, LotFields, LotId, LotKind, MassFraction, MassMethod, MeasuredMass, ProductKind,
+    SideFraction, TagName, TagValue, UnitCommand, UnitState, UnitType,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,6 +31,21 @@ fn to_black_mass(e: Element) -> f64 {
         Element::Fe | Element::P | Element::Graphite => 0.95,
         Element::Cu => 0.04,
         Element::Al => 0.04,
+    }
+}
+
+/// Relative uncertainty (1 sigma) of the product lines' analysers (an ICP
+/// assay of a solution or salt: 1-3 %, domain brief section 6).
+const ANALYSER_RELATIVE_SIGMA: f64 = 0.02;
+
+/// The mechanical line's output tag (`Mechanical/Output/...`) of a side
+/// fraction's scale.
+fn side_fraction_tag(f: SideFraction) -> &'static str {
+    match f {
+        SideFraction::Copper => "Copper",
+        SideFraction::Aluminium => "Aluminium",
+        SideFraction::Steel => "Steel",
+        SideFraction::Plastics => "Plastics",
     }
 }
 
@@ -269,6 +284,56 @@ impl Production {
         Ok(())
     }
 
+    /// Records what the line's own instruments measured of a lot it made:
+    /// its weighing on the scale behind `scale` (dry: the outputs leave the
+    /// line dry) and, where the line analyses it, the element's mass
+    /// fraction with the analyser's relative uncertainty. These are the
+    /// measurements the metal balance reconciles.
+    async fn measured(
+        &self,
+        lot: &LotId,
+        mass: Kilograms,
+        scale: &str,
+        analysed: Option<(Element, f64, &str)>,
+    ) -> Result<(), MesError> {
+        let audit = |action: &str, new: String| AuditEvent {
+            actor: self.actor.user.clone(),
+            action: action.into(),
+            target: lot.to_string(),
+            old: None,
+            new: Some(new),
+            reason: format!("read from {scale}"),
+        };
+        let weighing = MeasuredMass::new(
+            mass,
+            MassFraction::new(0.0)?,
+            MassMethod::PlatformScale,
+            scale,
+            None,
+        )?;
+        self.store
+            .record_measurement(lot, &weighing, audit("lot.weigh", format!("{mass} dry")))
+            .await?;
+        if let Some((element, fraction, analyser)) = analysed {
+            let assay = Assay::new(
+                lot.clone(),
+                &format!("{lot}-{}", element.symbol()),
+                element,
+                MassFraction::new(fraction)?,
+                fraction * ANALYSER_RELATIVE_SIGMA,
+                "online analyser",
+                analyser,
+            )?;
+            self.store
+                .record_assay(
+                    &assay,
+                    audit("lot.assay", format!("{element} {:.4} %", fraction * 100.0)),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Runs the input units through the whole plant.
     #[tracing::instrument(skip(self, inputs), fields(units = inputs.len()))]
     pub async fn run(
@@ -397,12 +462,10 @@ impl Production {
         let out =
             |s: &'static str| async move { self.read_f64(&format!("Mechanical/Output/{s}")).await };
         let bm_mass = kg(out("BlackMass").await?)?;
-        let fractions = [
-            (SideFraction::Copper, kg(out("Copper").await?)?),
-            (SideFraction::Aluminium, kg(out("Aluminium").await?)?),
-            (SideFraction::Steel, kg(out("Steel").await?)?),
-            (SideFraction::Plastics, kg(out("Plastics").await?)?),
-        ];
+        let mut fractions = Vec::new();
+        for f in SideFraction::ALL {
+            fractions.push((f, kg(out(side_fraction_tag(f)).await?)?));
+        }
         let losses = kg(out("Losses").await?)?;
         self.command(unit, UnitCommand::Reset, "batch recorded")
             .await?;
@@ -445,6 +508,8 @@ impl Production {
             "shredded, dried and screened",
         )
         .await?;
+        self.measured(bm.id(), bm_mass, "Mechanical/Output/BlackMass", None)
+            .await?;
         for (fraction, mass) in fractions {
             let elements = match fraction {
                 SideFraction::Copper => cap(
@@ -470,6 +535,8 @@ impl Production {
             )?;
             self.record(&lot, &produce(lot.id().clone(), mass), "separated")
                 .await?;
+            let scale = format!("Mechanical/Output/{}", side_fraction_tag(fraction));
+            self.measured(lot.id(), mass, &scale, None).await?;
         }
         let loss = made_lot(
             &format!("LOSS-mech-{campaign}"),
@@ -586,6 +653,8 @@ impl Production {
                 "crystallised and assayed",
             )
             .await?;
+            self.measured(&id, mass, mass_tag, Some((element, fraction, fraction_tag)))
+                .await?;
             products.push(id);
         }
         let residue_mass = kg(self.read_f64("Hydromet/Leach/ResidueMass").await?)?;
