@@ -53,7 +53,7 @@ const SQLITE: &[Source] = &[
     ),
     (
         8,
-        "lots by audit seq",
+        "lots_by_audit_seq",
         include_str!("../migrations/sqlite/0008_lots_by_audit_seq.sql"),
     ),
 ];
@@ -96,7 +96,7 @@ const POSTGRES: &[Source] = &[
     ),
     (
         8,
-        "lots by audit seq",
+        "lots_by_audit_seq",
         include_str!("../migrations/postgres/0008_lots_by_audit_seq.sql"),
     ),
 ];
