@@ -275,3 +275,14 @@ pub fn start_demo(data: &std::path::Path, extra: &[&str], duration: &str) -> (Ru
     );
     (demo, listen)
 }
+
+/// The password `remine demo` printed for `user` in its output `lines`.
+pub fn password_of(lines: &[String], user: &str) -> String {
+    let needle = format!("user {user} password ");
+    lines
+        .iter()
+        .find_map(|l| l.split(&needle).nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the demo printed no password for {user}"))
+        .to_string()
+}

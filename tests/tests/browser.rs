@@ -16,7 +16,7 @@
 use chrono::{Duration as Days, Utc};
 use remine_domain::ports::HistoryStore;
 use remine_domain::{Sample, SampleQuality, TagName};
-use remine_system_tests::start_demo;
+use remine_system_tests::{password_of, start_demo};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -64,16 +64,6 @@ fn playwright_ready(dir: &Path) -> Result<PathBuf, String> {
         }
     }
     Ok(node)
-}
-
-fn password_of(lines: &[String], user: &str) -> String {
-    let needle = format!("user {user} password ");
-    lines
-        .iter()
-        .find_map(|l| l.split(&needle).nth(1))
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("the demo printed no password for {user}"))
-        .to_string()
 }
 
 /// A year of a 10 s tag, up to an hour ago, written into the database the

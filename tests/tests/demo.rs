@@ -6,21 +6,11 @@
 #![allow(clippy::unwrap_used)]
 
 use chrono::Datelike;
-use remine_system_tests::{Driver, browser, chrome_capabilities, start_demo};
+use remine_system_tests::{Driver, browser, chrome_capabilities, password_of, start_demo};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
 const REPORT_TIMEOUT: Duration = Duration::from_secs(420);
-
-fn password_of(lines: &[String], user: &str) -> String {
-    let needle = format!("user {user} password ");
-    lines
-        .iter()
-        .find_map(|l| l.split(&needle).nth(1))
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("the demo printed no password for {user}"))
-        .to_string()
-}
 
 async fn login(http: &reqwest::Client, base: &str, user: &str, password: &str) -> String {
     let res = http

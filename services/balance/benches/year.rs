@@ -25,24 +25,12 @@ mod plant;
 use nalgebra::{DMatrix, DVector};
 use plant::{PlantConfig, generate};
 use remine_balance::{LinearSystem, Options, linear_systems, reconcile};
+use remine_testkit::bench::peak_rss_mb;
 use std::time::Instant;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-fn vm_hwm_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|k| k.parse::<f64>().ok())
-            })
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 fn anchor(blocks: &[LinearSystem]) -> f64 {
@@ -144,7 +132,7 @@ fn main() {
     println!(
         "MEDIAN reconcile {f:.3} s (target < 2 s), anchor {a:.3} s, ratio {:.1}x; peak memory (VmHWM) {:.0} MB; threads {}",
         f / a,
-        vm_hwm_mb(),
+        peak_rss_mb(),
         rayon::current_num_threads()
     );
 }

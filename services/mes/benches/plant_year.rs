@@ -23,21 +23,9 @@ use remine_balance::LinearSystem;
 use remine_domain::Element;
 use remine_mes::{BalanceRecords, reconcile_records};
 use remine_synth::{PlantYear, SynthConfig, generate};
+use remine_testkit::bench::peak_rss_mb;
 use std::collections::HashMap;
 use std::time::Instant;
-
-fn vm_hwm_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|k| k.parse::<f64>().ok())
-            })
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
 
 fn records(y: &PlantYear) -> BalanceRecords {
     let mut r = BalanceRecords::default();
@@ -133,7 +121,7 @@ fn main() {
         .collect();
     println!(
         "peak memory after generating the year: {:.0} MB",
-        vm_hwm_mb()
+        peak_rss_mb()
     );
     drop(y);
     let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
@@ -171,7 +159,7 @@ fn main() {
             .map(|t| (t * 1000.0).round() / 1000.0)
             .collect::<Vec<_>>(),
         median / anchor_median,
-        vm_hwm_mb(),
+        peak_rss_mb(),
         if reset {
             "records, anchor and reconciliation, the generator's peak reset"
         } else {

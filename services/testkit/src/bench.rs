@@ -1,5 +1,5 @@
-//! What every benchmark measures with: this process's CPU time and the
-//! median of repeated runs (the machine is shared and noisy, so figures are
+//! What every benchmark measures with: this process's CPU time, its peak
+//! memory, and the median of repeated runs (the machine is shared and noisy, so figures are
 //! medians).
 
 /// CPU seconds this process has used so far, user and system, all threads
@@ -37,4 +37,19 @@ pub fn clock_ticks_per_second() -> f64 {
 pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// This process's peak resident memory so far in MB (VmHWM of
+/// /proc/self/status); NaN where there is no /proc.
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|k| k.parse::<f64>().ok())
+            })
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
