@@ -1,4 +1,4 @@
-//! `remine trace LOT [--forward] [--json]` from outside, on a database
+//! `remine trace LOT [--forward] [--json] [--reconciled YEAR]` from outside, on a database
 //! whose lots were written through the store: a table with each unit's
 //! passport, country and metal and totals that match the lot, JSON whose
 //! sums match, a forward trace to the product, and an unknown lot named.
@@ -148,4 +148,41 @@ fn an_unknown_lot_is_named_with_exit_code_one() {
         last.starts_with("error: ") && last.contains("NOPE-9"),
         "{err}"
     );
+}
+
+#[test]
+fn a_trace_on_reconciled_values_allocates_what_the_years_balance_reconciled() {
+    use chrono::Datelike;
+    let dir = seeded();
+    let year = chrono::Utc::now().year().to_string();
+    let (code, out, err) = trace(&dir, &["NI1", "--reconciled", &year]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains(&format!("element masses: reconciled over {year}")),
+        "{err}"
+    );
+    // Nothing downstream of the packs was assayed: the balance carries
+    // the packs' Ni (their masses adjusted to BM1's shortfall) through BM1
+    // and L1 into NI1 (booked 36 kg), so the trace gives P1 and P2 their
+    // 3 : 1 of more than the recorded 27 and 9 kg.
+    let p1: f64 = row(&out, "P1")[4].parse().unwrap();
+    let p2: f64 = row(&out, "P2")[4].parse().unwrap();
+    assert!(p1 > 27.5 && (p1 / p2 - 3.0).abs() < 1e-3, "{out}");
+    let ni1: f64 = row(&out, "content of NI1")[1].parse().unwrap();
+    assert!((ni1 - 36.0).abs() > 0.5, "{out}");
+    let total = row(&out, "total of 2 sources");
+    let content = row(&out, "content of NI1");
+    assert_eq!(total[1..], content[1..], "{out}");
+    // As recorded, without the flag.
+    let (_, recorded, err) = trace(&dir, &["NI1"]);
+    assert!(err.contains("element masses: as recorded"), "{err}");
+    assert_eq!(row(&recorded, "P1")[4], "27.000");
+}
+
+#[test]
+fn a_trace_on_a_year_that_is_not_one_is_refused_with_the_year_named() {
+    let dir = seeded();
+    let (code, out, err) = trace(&dir, &["NI1", "--reconciled", "300000"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("300000"), "{err}");
 }

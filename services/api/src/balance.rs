@@ -34,7 +34,7 @@ pub(crate) fn time(field: &str, s: &str) -> Result<DateTime<Utc>, ApiError> {
         .map_err(|e| ApiError::BadRequest(format!("{field} '{s}' is not an RFC 3339 time: {e}")))
 }
 
-fn period(q: &PeriodQuery) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+pub(crate) fn period(q: &PeriodQuery) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
     match (q.year, &q.from, &q.to) {
         (Some(y), None, None) => {
             let start = |y: i32| {
@@ -97,7 +97,7 @@ async fn balance(
             "relativeBias": x.relative_bias, "biasSigma": x.bias_sigma,
         })).collect::<Vec<_>>(),
         "closures": b.closures.iter().map(|c| json!({
-            "node": c.node, "quantity": c.quantity,
+            "node": &*c.node, "quantity": c.quantity,
             "measured": closure(&c.measured), "reconciled": closure(&c.reconciled),
             "unknown": c.unknown,
         })).collect::<Vec<_>>(),

@@ -7,6 +7,10 @@
 //!   and the lot's own content, so a client can see that they match;
 //! - `GET /lots/{id}/trace?direction=forward`: every lot made from the lot,
 //!   with the kg of each element attributed to it, and totals per lot kind;
+//! - `?basis=reconciled&year=Y` (or `&from=&to=`, RFC 3339) on either:
+//!   the element masses the balance of that period reconciled, instead of
+//!   the recorded ones (the period is reconciled first: seconds for a
+//!   plant year). Every trace answer says its `basis`;
 //! - `POST /trace/recall` with `{"lots": ["BM-7", ...]}`: every lot made
 //!   from the suspects, with the part of it attributable to them.
 //!
@@ -15,6 +19,7 @@
 //! viewer role. Each request traces the genealogy as stored at that moment
 //! (the graph is kept between requests until a lot is added).
 
+use crate::balance::PeriodQuery;
 use crate::routes::{ApiJson, ApiQuery, AppState};
 use crate::{ApiError, Authenticated};
 use axum::extract::{Path, State};
@@ -25,8 +30,11 @@ use remine_domain::{
     Action, Allocated, BackwardTrace, Element, ElementKg, ForwardTrace, LotId, RecallImpact,
     TraceLot,
 };
+use remine_mes::{PlantBalance, Tracer};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The trace routes, nested under `/api/v1`.
 pub fn routes() -> Router<AppState> {
@@ -225,6 +233,22 @@ enum Direction {
 struct TraceQuery {
     #[serde(default)]
     direction: Direction,
+    /// `recorded` (the default) or `reconciled`, which needs `year` or
+    /// `from` and `to`.
+    #[serde(default)]
+    basis: Basis,
+    year: Option<i32>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// Which element masses a trace allocates.
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Basis {
+    #[default]
+    Recorded,
+    Reconciled,
 }
 
 #[derive(Debug, Deserialize)]
@@ -245,11 +269,47 @@ async fn trace(
 ) -> Result<Response, ApiError> {
     auth.require(Action::View)?;
     let id = lot_id(&id)?;
-    let tracer = s.traces.tracer(s.store.as_ref()).await?;
-    Ok(match q.direction {
-        Direction::Backward => Json(BackwardDto::from(&tracer.backward(&id)?)).into_response(),
-        Direction::Forward => Json(ForwardDto::from(&tracer.forward(&id)?)).into_response(),
-    })
+    let (tracer, basis) = match q.basis {
+        Basis::Recorded => {
+            if q.year.is_some() || q.from.is_some() || q.to.is_some() {
+                return Err(ApiError::BadRequest(
+                    "year, from and to choose the period of basis=reconciled".into(),
+                ));
+            }
+            let tracer = s.traces.tracer(s.store.as_ref()).await?;
+            (tracer, json!({"kind": "recorded"}))
+        }
+        Basis::Reconciled => {
+            let (from, to) = crate::balance::period(&PeriodQuery {
+                year: q.year,
+                from: q.from,
+                to: q.to,
+            })?;
+            let (balance, contents) = PlantBalance::new(s.store.clone())
+                .period_with_contents(from, to)
+                .await?;
+            let tracer = Tracer::load_reconciled(s.store.as_ref(), &contents).await?;
+            let basis = json!({
+                "kind": "reconciled",
+                "from": crate::dto::time(from),
+                "to": crate::dto::time(to),
+                "reconciledLots": contents.len(),
+                "chiSquare": balance.chi_square,
+                "dof": balance.dof,
+                "passed": balance.passed,
+            });
+            (Arc::new(tracer), basis)
+        }
+    };
+    let mut body = match q.direction {
+        Direction::Backward => serde_json::to_value(BackwardDto::from(&tracer.backward(&id)?)),
+        Direction::Forward => serde_json::to_value(ForwardDto::from(&tracer.forward(&id)?)),
+    }
+    .map_err(|e| ApiError::Internal(format!("trace JSON: {e}")))?;
+    if let Some(o) = body.as_object_mut() {
+        o.insert("basis".into(), basis);
+    }
+    Ok(Json(body).into_response())
 }
 
 async fn recall(

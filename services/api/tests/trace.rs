@@ -1,6 +1,7 @@
 //! Genealogy traces through the API with a real SQLite store: backward to
 //! the units and their passports with sums that match the lot's content,
-//! forward to the product, recall of a black-mass lot, and refusals.
+//! forward to the product, recall of a black-mass lot, traces on the
+//! element masses a year's balance reconciled, and refusals.
 
 #![allow(clippy::unwrap_used)]
 
@@ -244,6 +245,43 @@ async fn unknown_lots_and_bad_requests_are_refused_by_name() {
     check_error(s, &b, StatusCode::BAD_REQUEST, "lots");
     let (s, b) = call(&f, "GET", "/api/v1/lots/bad%20id/trace", None).await;
     check_error(s, &b, StatusCode::BAD_REQUEST, "lot id");
+}
+
+#[tokio::test]
+async fn a_trace_on_reconciled_values_allocates_the_years_reconciled_contents() {
+    use chrono::Datelike;
+    let f = fixture().await;
+    let year = chrono::Utc::now().year();
+    let uri = format!("/api/v1/lots/NI1/trace?basis=reconciled&year={year}");
+    let (s, b) = call(&f, "GET", &uri, None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["basis"]["kind"], "reconciled", "{b}");
+    assert!(num(&b["basis"]["reconciledLots"]) >= 7.0, "{b}");
+    // Nothing after the packs is assayed: the balance carries L1's inputs'
+    // Ni into NI1 instead of the 16.5 kg booked, and the sources sum to it.
+    let ni = num(&b["lot"]["contentKg"]["Ni"]);
+    assert!((ni - 16.5).abs() > 0.1, "NI1 Ni reconciled {ni}");
+    let sum: f64 = b["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| num(&x["allocatedKg"]["Ni"]))
+        .sum();
+    assert!((sum - ni).abs() < 1e-9 * ni, "sources {sum}, NI1 {ni}");
+    let (_, recorded) = call(&f, "GET", "/api/v1/lots/NI1/trace", None).await;
+    assert_eq!(recorded["basis"]["kind"], "recorded");
+    check_kg(&recorded["lot"]["contentKg"]["Ni"], 16.5);
+}
+
+#[tokio::test]
+async fn a_reconciled_trace_needs_its_period() {
+    let f = fixture().await;
+    let (s, b) = call(&f, "GET", "/api/v1/lots/NI1/trace?basis=reconciled", None).await;
+    check_error(s, &b, StatusCode::BAD_REQUEST, "year");
+    let (s, b) = call(&f, "GET", "/api/v1/lots/NI1/trace?year=2026", None).await;
+    check_error(s, &b, StatusCode::BAD_REQUEST, "basis=reconciled");
+    let (s, b) = call(&f, "GET", "/api/v1/lots/NI1/trace?basis=guessed", None).await;
+    check_error(s, &b, StatusCode::BAD_REQUEST, "guessed");
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 
 use crate::Quantity;
 use crate::network::{Flow, Network, Row, Term, Variable};
+use std::sync::Arc;
 
 /// The balance of one quantity over one node.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,7 +29,7 @@ pub struct Closure {
 /// One node's balance of one quantity.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeBalance {
-    pub node: String,
+    pub node: Arc<str>,
     pub quantity: Quantity,
     /// `None` when a value it needs is unknown (see `unknown`).
     pub closure: Option<Closure>,
@@ -80,27 +81,26 @@ pub(crate) fn flows(row: &Row, value: impl Fn(usize) -> f64) -> Flows {
 
 /// Builds a closure from the flows and a function that gives the
 /// variances of gradients (all of one closure at once).
-pub(crate) fn closure(f: &Flows, variances: impl FnOnce(&[Gradient]) -> Vec<f64>) -> Closure {
+pub(crate) fn closure(f: Flows, variances: impl FnOnce(&[Gradient]) -> Vec<f64>) -> Closure {
     let (i, o, s) = (f.inflow.0, f.outflow.0, f.stock.0);
-    let mut imb = f.inflow.1.clone();
-    imb.extend(f.outflow.1.iter().map(|&(v, c)| (v, -c)));
-    imb.extend(f.stock.1.iter().map(|&(v, c)| (v, -c)));
-    let mut gradients = vec![
-        f.inflow.1.clone(),
-        f.outflow.1.clone(),
-        f.stock.1.clone(),
-        imb,
-    ];
-    let pct = if i > 0.0 {
+    let (gi, go, gs) = (f.inflow.1, f.outflow.1, f.stock.1);
+    let mut imb = Vec::with_capacity(gi.len() + go.len() + gs.len());
+    imb.extend_from_slice(&gi);
+    imb.extend(go.iter().map(|&(v, c)| (v, -c)));
+    imb.extend(gs.iter().map(|&(v, c)| (v, -c)));
+    let pct = (i > 0.0).then(|| {
         let c = (o + s) / i;
-        let mut g: Gradient = f.outflow.1.iter().map(|&(v, k)| (v, k / i)).collect();
-        g.extend(f.stock.1.iter().map(|&(v, k)| (v, k / i)));
-        g.extend(f.inflow.1.iter().map(|&(v, k)| (v, -c * k / i)));
+        let mut g: Gradient = Vec::with_capacity(imb.len());
+        g.extend(go.iter().map(|&(v, k)| (v, k / i)));
+        g.extend(gs.iter().map(|&(v, k)| (v, k / i)));
+        g.extend(gi.iter().map(|&(v, k)| (v, -c * k / i)));
+        (100.0 * c, g)
+    });
+    let mut gradients = vec![gi, go, gs, imb];
+    let pct = pct.map(|(c, g)| {
         gradients.push(g);
-        Some(100.0 * c)
-    } else {
-        None
-    };
+        c
+    });
     let sd: Vec<f64> = variances(&gradients)
         .into_iter()
         .map(|v| v.max(0.0).sqrt())
@@ -142,7 +142,7 @@ pub fn mass_balance(network: &Network) -> Vec<NodeBalance> {
             let closure = if unknown.is_empty() {
                 let value = |v: usize| network.vars[v].measured.as_ref().map_or(0.0, |m| m.value);
                 let f = flows(row, value);
-                Some(closure(&f, |gs| {
+                Some(closure(f, |gs| {
                     gs.iter()
                         .map(|g| {
                             // Independent readings: merge repeats of a variable

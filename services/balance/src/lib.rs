@@ -30,7 +30,9 @@
 //!   and one variable, so the bilinear machinery below carries them as it
 //!   carries assays; an assay downstream then corrects the factor for all
 //!   its streams at once instead of spreading over them as if each erred
-//!   alone.
+//!   alone. A stream that blends material booked from several sources is
+//!   [`Assay::Blended`]: each source's share of the booked fraction times
+//!   its factor, plus the stream's own error.
 //!
 //! The balance of node n for the total is `sum_in m - sum_out m - (closing -
 //! opening) = 0`, and for an element `sum_in m x - sum_out m x - (closing -

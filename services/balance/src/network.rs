@@ -9,8 +9,8 @@
 use crate::BalanceError;
 use remine_domain::{Element, Kilograms, MassFraction, Uncertain};
 use rustc_hash::FxHashMap;
-use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::Arc;
 
 /// A measured value with its standard deviation (1 sigma, same unit) and the
 /// instrument or sample that produced it ("belt weigher BW-1", "ICP lab A
@@ -164,7 +164,17 @@ pub enum Assay {
     /// estimate share that estimate's error; this says so.
     Factored {
         fraction: Reading<MassFraction>,
-        factor: String,
+        factor: Arc<str>,
+    },
+    /// [`Assay::Factored`] for a stream that blends material booked from
+    /// several sources: the fraction is `fraction.value() * sum_k share_k *
+    /// factor_k + e`, each content factor `factor_k` declared by
+    /// [`NetworkBuilder::factor`] and carrying its `share_k` of the booked
+    /// fraction (shares >= 0, summing to 1), and `e` the stream's own error,
+    /// measured as 0 with `fraction.sigma()`.
+    Blended {
+        fraction: Reading<MassFraction>,
+        factors: Vec<(f64, Arc<str>)>,
     },
 }
 
@@ -229,23 +239,23 @@ pub enum End {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Variable {
     /// The dry mass of a stream (kg).
-    StreamMass { stream: String },
+    StreamMass { stream: Arc<str> },
     /// An element's mass fraction in a stream (shared by streams declared
     /// [`Assay::SameAs`] it).
-    Assay { stream: String, element: Element },
+    Assay { stream: Arc<str>, element: Element },
     /// A node's inventory of a quantity at the opening or closing of its period (kg).
     Inventory {
-        node: String,
+        node: Arc<str>,
         quantity: Quantity,
         end: End,
     },
     /// A content factor shared by the streams booked from one source
     /// (dimensionless, measured as 1).
-    Factor { name: String },
+    Factor { name: Arc<str> },
     /// The independent part of a factored content's error: the element's
     /// mass fraction in the stream less the booked fraction times the
     /// factor (measured as 0).
-    ContentError { stream: String, element: Element },
+    ContentError { stream: Arc<str>, element: Element },
 }
 
 impl fmt::Display for Variable {
@@ -284,6 +294,8 @@ struct StreamSpec {
     from: Endpoint,
     to: Endpoint,
     mass: Option<Reading<Kilograms>>,
+    /// Declared with the stream ([`NetworkBuilder::stream_with_assays`]).
+    assays: Vec<(Element, Assay)>,
 }
 
 #[derive(Debug, Clone)]
@@ -329,11 +341,26 @@ impl NetworkBuilder {
         to: Endpoint,
         mass: Option<Reading<Kilograms>>,
     ) -> &mut Self {
+        self.stream_with_assays(name, from, to, mass, Vec::new())
+    }
+
+    /// [`NetworkBuilder::stream`] and what is known of each of its
+    /// elements in one call: the same as declaring each by
+    /// [`NetworkBuilder::assay`], without naming the stream again.
+    pub fn stream_with_assays(
+        &mut self,
+        name: &str,
+        from: Endpoint,
+        to: Endpoint,
+        mass: Option<Reading<Kilograms>>,
+        assays: Vec<(Element, Assay)>,
+    ) -> &mut Self {
         self.streams.push(StreamSpec {
             name: name.to_string(),
             from,
             to,
             mass,
+            assays,
         });
         self
     }
@@ -383,7 +410,8 @@ impl NetworkBuilder {
 pub(crate) struct Measured {
     pub value: f64,
     pub sigma: f64,
-    pub instrument: String,
+    /// Interned: the many readings of one instrument share its name.
+    pub instrument: Arc<str>,
 }
 
 #[derive(Debug, Clone)]
@@ -456,23 +484,49 @@ pub(crate) enum StreamAssay {
         factor: usize,
         error: usize,
     },
+    /// `sum_k base_k * z[factor_k] + z[error]`, the (base, factor) pairs
+    /// `Network::blends[start..start + len]`.
+    Blended { start: u32, len: u32, error: usize },
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct StreamData {
-    pub name: String,
+    pub name: Arc<str>,
     pub mass: usize,
-    pub assays: BTreeMap<Element, StreamAssay>,
+    pub assays: ElementAssays,
+}
+
+/// A stream's assays by element, in place (a network has many streams).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ElementAssays([Option<StreamAssay>; Element::ALL.len()]);
+
+impl ElementAssays {
+    /// `Element` is a field-less enum listed in `Element::ALL` order.
+    fn slot(e: Element) -> usize {
+        e as usize
+    }
+
+    pub fn get(&self, e: &Element) -> Option<&StreamAssay> {
+        self.0.get(Self::slot(*e)).and_then(Option::as_ref)
+    }
+
+    fn insert(&mut self, e: Element, a: StreamAssay) {
+        if let Some(slot) = self.0.get_mut(Self::slot(e)) {
+            *slot = Some(a);
+        }
+    }
 }
 
 /// A checked flowsheet, ready to balance or reconcile.
 #[derive(Debug, Clone)]
 pub struct Network {
-    pub(crate) nodes: Vec<String>,
+    pub(crate) nodes: Vec<Arc<str>>,
     pub(crate) streams: Vec<StreamData>,
     pub(crate) vars: Vec<Var>,
     pub(crate) rows: Vec<Row>,
-    pub(crate) stream_index: FxHashMap<String, usize>,
+    pub(crate) stream_index: FxHashMap<Arc<str>, usize>,
+    /// The (base, factor variable) parts of blended assays.
+    pub(crate) blends: Vec<(f64, usize)>,
 }
 
 impl Network {
@@ -494,8 +548,8 @@ impl Network {
         self.vars.len()
     }
 
-    fn from_specs(b: &NetworkBuilder) -> Result<Network, BalanceError> {
-        let mut node_index: HashMap<&str, usize> = HashMap::new();
+    fn from_specs<'b_>(b: &'b_ NetworkBuilder) -> Result<Network, BalanceError> {
+        let mut node_index: FxHashMap<&str, usize> = FxHashMap::default();
         for (i, n) in b.nodes.iter().enumerate() {
             if n.name.trim().is_empty() {
                 return Err(BalanceError::BadNode {
@@ -510,7 +564,14 @@ impl Network {
                 });
             }
         }
-        let mut stream_index: FxHashMap<String, usize> = FxHashMap::default();
+        let mut stream_index: FxHashMap<Arc<str>, usize> = FxHashMap::default();
+        let mut instruments: FxHashMap<&str, Arc<str>> = FxHashMap::default();
+        let mut intern = |name: &'b_ str| -> Arc<str> {
+            instruments
+                .entry(name)
+                .or_insert_with(|| Arc::from(name))
+                .clone()
+        };
         let mut vars: Vec<Var> = Vec::new();
         let mut streams: Vec<StreamData> = Vec::new();
         let mut ends: Vec<(Option<usize>, Option<usize>)> = Vec::new();
@@ -521,7 +582,8 @@ impl Network {
                     why: "a stream needs a name".into(),
                 });
             }
-            if stream_index.insert(s.name.clone(), streams.len()).is_some() {
+            let name: Arc<str> = Arc::from(s.name.as_str());
+            if stream_index.insert(name.clone(), streams.len()).is_some() {
                 return Err(BalanceError::Duplicate {
                     what: "stream",
                     name: s.name.clone(),
@@ -562,25 +624,25 @@ impl Network {
             let mass = vars.len();
             vars.push(Var {
                 name: Variable::StreamMass {
-                    stream: s.name.clone(),
+                    stream: name.clone(),
                 },
                 measured: s.mass.as_ref().map(|r| Measured {
                     value: r.value.kg(),
                     sigma: r.sigma.kg(),
-                    instrument: r.instrument.clone(),
+                    instrument: intern(&r.instrument),
                 }),
                 kind: VarKind::Mass,
             });
             streams.push(StreamData {
-                name: s.name.clone(),
+                name,
                 mass,
-                assays: BTreeMap::new(),
+                assays: ElementAssays::default(),
             });
             ends.push((from, to));
         }
 
         // Content factors.
-        let mut factor_index: HashMap<&str, usize> = HashMap::new();
+        let mut factor_index: FxHashMap<&str, usize> = FxHashMap::default();
         for (name, rel, source) in &b.factors {
             positive_sigma(source, "relative sigma of a content factor", *rel)?;
             if name.trim().is_empty() {
@@ -598,11 +660,13 @@ impl Network {
                 });
             }
             vars.push(Var {
-                name: Variable::Factor { name: name.clone() },
+                name: Variable::Factor {
+                    name: Arc::from(name.as_str()),
+                },
                 measured: Some(Measured {
                     value: 1.0,
                     sigma: *rel,
-                    instrument: source.clone(),
+                    instrument: intern(source),
                 }),
                 kind: VarKind::Correction,
             });
@@ -610,34 +674,43 @@ impl Network {
 
         // Assays: first the streams' own (measured, unmeasured, free), then
         // the same-as links, followed to their end.
-        // Per stream, its declared (element, assay) pairs, in element order.
-        let mut declared: Vec<Vec<(Element, &Assay)>> = vec![Vec::new(); streams.len()];
-        for (stream, element, assay) in &b.assays {
-            let s = *stream_index
-                .get(stream)
-                .ok_or_else(|| BalanceError::UnknownStream {
-                    stream: stream.clone(),
-                    by: format!("the {element} assay"),
-                })?;
-            if declared[s].iter().any(|(e, _)| e == element) {
-                return Err(BalanceError::Duplicate {
-                    what: "assay",
-                    name: format!("{element} of {stream}"),
-                });
-            }
-            declared[s].push((*element, assay));
-        }
-        for d in &mut declared {
-            d.sort_by_key(|&(e, _)| e);
-        }
-        let declared_of = |s: usize, e: Element| -> Option<&Assay> {
-            declared[s].iter().find(|(d, _)| *d == e).map(|&(_, a)| a)
-        };
-        let keys: Vec<(usize, Element)> = declared
+        let mut blends: Vec<(f64, usize)> = Vec::new();
+        // Every declared (stream, element, assay), in stream and element order.
+        let inline = b
+            .streams
             .iter()
             .enumerate()
-            .flat_map(|(s, d)| d.iter().map(move |&(e, _)| (s, e)))
-            .collect();
+            .flat_map(|(s, spec)| spec.assays.iter().map(move |(e, a)| (Ok(s), e, a)));
+        let named = b.assays.iter().map(|(stream, e, a)| {
+            let s = stream_index.get(stream.as_str()).copied().ok_or_else(|| {
+                BalanceError::UnknownStream {
+                    stream: stream.clone(),
+                    by: format!("the {e} assay"),
+                }
+            });
+            (s, e, a)
+        });
+        let mut declared: Vec<(usize, Element, &Assay)> = Vec::with_capacity(b.assays.len());
+        for (s, element, assay) in inline.chain(named) {
+            declared.push((s?, *element, assay));
+        }
+        declared.sort_by_key(|&(s, e, _)| (s, e));
+        if let Some(w) = declared
+            .windows(2)
+            .find(|w| (w[0].0, w[0].1) == (w[1].0, w[1].1))
+        {
+            return Err(BalanceError::Duplicate {
+                what: "assay",
+                name: format!("{} of {}", w[0].1, streams[w[0].0].name),
+            });
+        }
+        let declared_of = |s: usize, e: Element| -> Option<&Assay> {
+            declared
+                .binary_search_by_key(&(s, e), |&(s, e, _)| (s, e))
+                .ok()
+                .map(|i| declared[i].2)
+        };
+        let keys: Vec<(usize, Element)> = declared.iter().map(|&(s, e, _)| (s, e)).collect();
         for &(s, e) in &keys {
             let Some(assay) = declared_of(s, e) else {
                 continue;
@@ -653,7 +726,7 @@ impl Network {
                         measured: Some(Measured {
                             value: r.value.value(),
                             sigma: r.sigma.value(),
-                            instrument: r.instrument.clone(),
+                            instrument: intern(&r.instrument),
                         }),
                         kind: VarKind::Fraction,
                     });
@@ -674,10 +747,57 @@ impl Network {
                 Assay::Free => {
                     streams[s].assays.insert(e, StreamAssay::Free);
                 }
+                Assay::Blended { fraction, factors } => {
+                    let total: f64 = factors.iter().map(|(share, _)| share).sum();
+                    if factors.is_empty()
+                        || factors.iter().any(|(share, _)| share.is_nan() || *share < 0.0)
+                        || (total - 1.0).abs() > 1e-6
+                    {
+                        return Err(BalanceError::BadReading {
+                            instrument: fraction.instrument.clone(),
+                            what: "shares of a blended content",
+                            rule: "at least one, each >= 0, summing to 1",
+                            value: format!("{factors:?} in the {e} assay of '{}'", streams[s].name),
+                        });
+                    }
+                    let start = blends.len();
+                    for (share, factor) in factors {
+                        let f = *factor_index.get(&**factor).ok_or_else(|| {
+                            BalanceError::UnknownFactor {
+                                factor: factor.to_string(),
+                                by: format!("the {e} assay of '{}'", streams[s].name),
+                            }
+                        })?;
+                        blends.push((share * fraction.value.value(), f));
+                    }
+                    let error = vars.len();
+                    vars.push(Var {
+                        name: Variable::ContentError {
+                            stream: streams[s].name.clone(),
+                            element: e,
+                        },
+                        measured: Some(Measured {
+                            value: 0.0,
+                            sigma: fraction.sigma.value(),
+                            instrument: intern(&fraction.instrument),
+                        }),
+                        kind: VarKind::Correction,
+                    });
+                    let too_many = |_| BalanceError::BadStream {
+                        stream: streams[s].name.to_string(),
+                        why: "the network holds more blended parts than it can index".into(),
+                    };
+                    let assay = StreamAssay::Blended {
+                        start: u32::try_from(start).map_err(too_many)?,
+                        len: u32::try_from(factors.len()).map_err(too_many)?,
+                        error,
+                    };
+                    streams[s].assays.insert(e, assay);
+                }
                 Assay::Factored { fraction, factor } => {
-                    let f = *factor_index.get(factor.as_str()).ok_or_else(|| {
+                    let f = *factor_index.get(&**factor).ok_or_else(|| {
                         BalanceError::UnknownFactor {
-                            factor: factor.clone(),
+                            factor: factor.to_string(),
                             by: format!("the {e} assay of '{}'", streams[s].name),
                         }
                     })?;
@@ -690,7 +810,7 @@ impl Network {
                         measured: Some(Measured {
                             value: 0.0,
                             sigma: fraction.sigma.value(),
-                            instrument: fraction.instrument.clone(),
+                            instrument: intern(&fraction.instrument),
                         }),
                         kind: VarKind::Correction,
                     });
@@ -710,15 +830,15 @@ impl Network {
             let mut at = s;
             let mut hops = 0;
             while let Some(Assay::SameAs(other)) = declared_of(at, e) {
-                let o = *stream_index
-                    .get(other)
-                    .ok_or_else(|| BalanceError::UnknownStream {
+                let o = *stream_index.get(other.as_str()).ok_or_else(|| {
+                    BalanceError::UnknownStream {
                         stream: other.clone(),
                         by: format!("the {e} assay of '{}'", streams[s].name),
-                    })?;
+                    }
+                })?;
                 if declared_of(o, e).is_none() {
                     return Err(BalanceError::BadStream {
-                        stream: streams[s].name.clone(),
+                        stream: streams[s].name.to_string(),
                         why: format!(
                             "its {e} assay is the same as that of '{other}', which declares no {e} assay"
                         ),
@@ -727,7 +847,7 @@ impl Network {
                 hops += 1;
                 if hops > keys.len() {
                     return Err(BalanceError::BadStream {
-                        stream: streams[s].name.clone(),
+                        stream: streams[s].name.to_string(),
                         why: format!("its {e} assay refers back to itself through 'same as' links"),
                     });
                 }
@@ -741,7 +861,7 @@ impl Network {
         }
 
         // Inventories.
-        let mut stock: HashMap<(usize, Quantity), (usize, usize)> = HashMap::new();
+        let mut stock: FxHashMap<(usize, Quantity), (usize, usize)> = FxHashMap::default();
         for inv in &b.inventories {
             let n = *node_index
                 .get(inv.node.as_str())
@@ -766,17 +886,17 @@ impl Network {
                     ),
                 });
             }
-            let mut var_of = |end: End, r: &Option<Reading<Kilograms>>| {
+            let mut var_of = |end: End, r: &'b_ Option<Reading<Kilograms>>| {
                 vars.push(Var {
                     name: Variable::Inventory {
-                        node: inv.node.clone(),
+                        node: Arc::from(inv.node.as_str()),
                         quantity: inv.quantity,
                         end,
                     },
                     measured: r.as_ref().map(|r| Measured {
                         value: r.value.kg(),
                         sigma: r.sigma.kg(),
-                        instrument: r.instrument.clone(),
+                        instrument: intern(&r.instrument),
                     }),
                     kind: VarKind::Mass,
                 });
@@ -857,7 +977,7 @@ impl Network {
                         None => {
                             return Err(BalanceError::MissingAssay {
                                 node: spec.name.clone(),
-                                stream: streams[s].name.clone(),
+                                stream: streams[s].name.to_string(),
                                 element: e.to_string(),
                             });
                         }
@@ -876,6 +996,16 @@ impl Network {
                             }
                             terms.push((Term::Product { m, x: error, sign }, flow(sign)));
                         }
+                        Some(&StreamAssay::Blended { start, len, error }) => {
+                            let (start, len) = (start as usize, len as usize);
+                            for &(base, factor) in &blends[start..start + len] {
+                                if base > 0.0 {
+                                    let sign = sign * base;
+                                    terms.push((Term::Product { m, x: factor, sign }, flow(sign)));
+                                }
+                            }
+                            terms.push((Term::Product { m, x: error, sign }, flow(sign)));
+                        }
                     }
                 }
                 terms.extend(stock_terms(Quantity::Element(e)));
@@ -889,11 +1019,28 @@ impl Network {
             }
         }
         Ok(Network {
-            nodes: b.nodes.iter().map(|n| n.name.clone()).collect(),
+            nodes: b.nodes.iter().map(|n| Arc::from(n.name.as_str())).collect(),
             streams,
             vars,
             rows,
             stream_index,
+            blends,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_streams_assay_slots_follow_the_elements_listed_order() {
+        for (i, e) in Element::ALL.into_iter().enumerate() {
+            assert_eq!(ElementAssays::slot(e), i, "{e}");
+        }
+        let mut a = ElementAssays::default();
+        a.insert(Element::Graphite, StreamAssay::Free);
+        assert_eq!(a.get(&Element::Graphite), Some(&StreamAssay::Free));
+        assert_eq!(a.get(&Element::Li), None);
     }
 }

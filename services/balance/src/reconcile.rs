@@ -5,7 +5,7 @@
 use crate::BalanceError;
 use crate::balance::{Closure, Gradient, NodeBalance, closure, flows};
 use crate::network::{Network, StreamAssay, Term, VarKind, Variable};
-use crate::sparse::{SparseFactor, SparseFailure};
+use crate::sparse::{Columns, SparseFactor, SparseFailure};
 use nalgebra::{DMatrix, SymmetricEigen};
 use rayon::prelude::*;
 use remine_domain::Element;
@@ -69,7 +69,7 @@ pub enum Class {
 /// What happened to one reading.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MeasurementResult {
-    pub instrument: String,
+    pub instrument: Arc<str>,
     pub measured: f64,
     pub sigma: f64,
     /// `reconciled - measured`.
@@ -256,6 +256,44 @@ impl Reconciliation<'_> {
                 factor,
                 error,
             } => Some(base * self.variables[*factor].estimate? + self.variables[*error].estimate?),
+            StreamAssay::Blended { error, .. } => {
+                let (parts, _) = self.factors(stream, element)?;
+                let mut x = self.variables[*error].estimate?;
+                for (base, factor) in parts {
+                    x += base * factor.estimate?;
+                }
+                Some(x)
+            }
+        }
+    }
+
+    /// For a stream whose content is factored ([`crate::Assay::Factored`]
+    /// or [`crate::Assay::Blended`]): each booked part of the fraction with
+    /// its content factor, and the stream's own error.
+    #[allow(clippy::type_complexity)]
+    pub fn factors(
+        &self,
+        stream: &str,
+        element: Element,
+    ) -> Option<(Vec<(f64, &VarResult)>, &VarResult)> {
+        match *self.stream(stream)?.assays.get(&element)? {
+            StreamAssay::Factored {
+                base,
+                factor,
+                error,
+            } => Some((
+                vec![(base, &self.variables[factor])],
+                &self.variables[error],
+            )),
+            StreamAssay::Blended { start, len, error } => {
+                let (start, len) = (start as usize, len as usize);
+                let parts = self.network.blends[start..start + len]
+                    .iter()
+                    .map(|&(base, factor)| (base, &self.variables[factor]))
+                    .collect();
+                Some((parts, &self.variables[error]))
+            }
+            _ => None,
         }
     }
 
@@ -480,7 +518,7 @@ struct Linear {
     /// Per cluster of [`State::clusters`].
     eliminated: Vec<Eliminated>,
     /// Reduced equations: per measured value, its column (reduced row, coefficient).
-    cols: Vec<Vec<(usize, f64)>>,
+    cols: Columns,
     /// The reduced residual `P f`.
     pf: Vec<f64>,
     /// `A V A'`, factorised.
@@ -579,55 +617,83 @@ enum Inverse<'a> {
     Sparse(&'a SparseFactor, Option<crate::sparse::SelectedInverse>),
 }
 
-/// One thread's scratch space for [`Inverse::quad_readings`].
-enum Scratch {
+/// One thread's scratch space for [`Inverse::quad_readings`]: the
+/// factor's own, and buffers for the forms, reused form after form (a
+/// year's closures would otherwise allocate millions of small vectors).
+struct Scratch {
+    factor: FactorScratch,
+    /// Gradients over the readings, their forms, and each form's narrow
+    /// and wide parts.
+    gradients: Vec<Vec<(usize, f64)>>,
+    forms: Vec<Vec<(usize, f64)>>,
+    narrow: Vec<Vec<(usize, f64)>>,
+    wide: Vec<Vec<(usize, f64)>>,
+}
+
+enum FactorScratch {
     Dense(Vec<f64>),
     Sparse(crate::sparse::Scratch),
 }
 
+/// `buffers[..n]`, each emptied, growing `buffers` as needed.
+fn buffers(buffers: &mut Vec<Vec<(usize, f64)>>, n: usize) -> &mut [Vec<(usize, f64)>] {
+    if buffers.len() < n {
+        buffers.resize_with(n, Vec::new);
+    }
+    for b in &mut buffers[..n] {
+        b.clear();
+    }
+    &mut buffers[..n]
+}
+
 impl Inverse<'_> {
     fn scratch(&self) -> Scratch {
-        match self {
-            Inverse::Dense(m) => Scratch::Dense(vec![0.0; m.nrows()]),
-            Inverse::Sparse(s, _) => Scratch::Sparse(s.scratch()),
+        Scratch {
+            factor: match self {
+                Inverse::Dense(m) => FactorScratch::Dense(vec![0.0; m.nrows()]),
+                Inverse::Sparse(s, _) => FactorScratch::Sparse(s.scratch()),
+            },
+            gradients: Vec::new(),
+            forms: Vec::new(),
+            narrow: Vec::new(),
+            wide: Vec::new(),
         }
     }
 
     /// `w' M^+ w` for each `w = sum_i b_i A_i`, given as (reading `i`,
     /// coefficient `b_i`) over the readings' reduced columns `cols`.
-    fn quad_readings(
+    fn quad_readings<F: AsRef<[(usize, f64)]>>(
         &self,
         scratch: &mut Scratch,
-        cols: &[Vec<(usize, f64)>],
-        forms: &[Vec<(usize, f64)>],
+        cols: &Columns,
+        forms: &[F],
     ) -> Vec<f64> {
-        match (self, &mut *scratch) {
-            (Inverse::Sparse(f, sel), Scratch::Sparse(scratch)) => {
+        match (self, &mut scratch.factor) {
+            (Inverse::Sparse(f, sel), FactorScratch::Sparse(factor)) => {
                 // Each form's narrow part with every equation once (the
                 // readings of a closure share their node's equations), so
                 // the factor columns' correction visits each equation once.
-                let mut narrow = Vec::with_capacity(forms.len());
-                let mut wide = Vec::with_capacity(forms.len());
-                for form in forms {
-                    let mut n = Vec::new();
-                    let mut w = Vec::new();
-                    for &(i, b) in form {
+                let k = forms.len();
+                let narrow = buffers(&mut scratch.narrow, k);
+                let wide = buffers(&mut scratch.wide, k);
+                for ((form, n), w) in forms.iter().zip(narrow.iter_mut()).zip(wide.iter_mut()) {
+                    for &(i, b) in form.as_ref() {
                         if f.is_wide(i) {
                             w.push((i, b));
                         } else {
                             n.extend(cols[i].iter().map(|&(a, c)| (a, c * b)));
                         }
                     }
-                    narrow.push(merge(n));
-                    wide.push(w);
+                    merge_in_place(n);
                 }
-                f.quad_split(sel.as_ref(), scratch, &narrow, &wide)
+                f.quad_split(sel.as_ref(), factor, narrow, wide)
             }
             _ => {
                 let ws: Vec<Vec<(usize, f64)>> = forms
                     .iter()
                     .map(|form| {
-                        form.iter()
+                        form.as_ref()
+                            .iter()
                             .flat_map(|&(i, b)| cols[i].iter().map(move |&(a, c)| (a, c * b)))
                             .collect()
                     })
@@ -639,8 +705,8 @@ impl Inverse<'_> {
 
     /// [`Inverse::quad`] of each of `ws`.
     fn quad_many(&self, scratch: &mut Scratch, ws: &[Vec<(usize, f64)>]) -> Vec<f64> {
-        match (self, scratch) {
-            (Inverse::Dense(m_inv), Scratch::Dense(scratch)) => ws
+        match (self, &mut scratch.factor) {
+            (Inverse::Dense(m_inv), FactorScratch::Dense(scratch)) => ws
                 .iter()
                 .map(|w| {
                     let mut touched: Vec<usize> = Vec::with_capacity(w.len());
@@ -662,7 +728,7 @@ impl Inverse<'_> {
                     s
                 })
                 .collect(),
-            (Inverse::Sparse(f, sel), Scratch::Sparse(scratch)) => {
+            (Inverse::Sparse(f, sel), FactorScratch::Sparse(scratch)) => {
                 f.quad_many_with(sel.as_ref(), scratch, ws)
             }
             // Scratch is made by the same inverse.
@@ -682,9 +748,8 @@ struct State<'a> {
     network: &'a Network,
     options: &'a Options,
     rows: &'a [usize],
-    /// The component's variables, sorted, and their slots.
-    vars: Vec<usize>,
-    slots: Vec<Slot>,
+    /// The component's variables and their slots.
+    slots: Slots,
     terms: Vec<Vec<LocalTerm>>,
     /// Local rows that are solved: all but those another row implies.
     free_rows: Vec<usize>,
@@ -697,6 +762,87 @@ struct State<'a> {
     u: Vec<f64>,
     /// The symbolic part of a sparse factorisation, kept while the pattern is.
     symbolic: Option<Arc<crate::sparse::Symbolic>>,
+}
+
+/// Where each variable of a component sits in its vectors: measured ones
+/// `X(0..)` and unmeasured ones `U(0..)`, each in the variables' order.
+enum Slots {
+    /// For a component that spans much of the network: per network
+    /// variable, `2 i` for `X(i)`, `2 j + 1` for `U(j)`, `usize::MAX` if
+    /// not in the component (one look-up instead of a binary search).
+    Dense(Vec<usize>),
+    /// The component's variables, sorted, and their slots.
+    Sorted(Vec<usize>, Vec<Slot>),
+}
+
+impl Slots {
+    /// The component's variables, sorted, and their slots.
+    fn new(network: &Network, comp: &Component) -> (Vec<usize>, Slots) {
+        let terms: usize = comp.rows.iter().map(|&r| network.rows[r].terms.len()).sum();
+        let dense = terms.saturating_mul(4) >= network.vars.len();
+        let vars: Vec<usize> = if dense {
+            let mut seen = vec![false; network.vars.len()];
+            for &r in &comp.rows {
+                for v in network.rows[r].vars() {
+                    seen[v] = true;
+                }
+            }
+            (0..seen.len()).filter(|&v| seen[v]).collect()
+        } else {
+            let mut vars: Vec<usize> = comp
+                .rows
+                .iter()
+                .flat_map(|&r| network.rows[r].vars())
+                .collect();
+            vars.sort_unstable();
+            vars.dedup();
+            vars
+        };
+        let (mut nx, mut nu) = (0, 0);
+        let mut next = |v: usize| {
+            if network.vars[v].measured.is_some() {
+                nx += 1;
+                Slot::X(nx - 1)
+            } else {
+                nu += 1;
+                Slot::U(nu - 1)
+            }
+        };
+        let slots = if dense {
+            let mut at = vec![usize::MAX; network.vars.len()];
+            for &v in &vars {
+                at[v] = match next(v) {
+                    Slot::X(i) => 2 * i,
+                    Slot::U(j) => 2 * j + 1,
+                };
+            }
+            Slots::Dense(at)
+        } else {
+            let slots = vars.iter().map(|&v| next(v)).collect();
+            Slots::Sorted(vars.clone(), slots)
+        };
+        (vars, slots)
+    }
+
+    fn get(&self, v: usize) -> Slot {
+        match self {
+            Slots::Dense(at) => match at.get(v) {
+                Some(&k) if k != usize::MAX => {
+                    if k % 2 == 0 {
+                        Slot::X(k / 2)
+                    } else {
+                        Slot::U(k / 2)
+                    }
+                }
+                // Every variable of the component's rows has a slot.
+                _ => Slot::U(usize::MAX),
+            },
+            Slots::Sorted(vars, slots) => match vars.binary_search(&v) {
+                Ok(k) => slots[k],
+                Err(_) => Slot::U(usize::MAX),
+            },
+        }
+    }
 }
 
 /// Rows of the component implied by another: an element balance whose
@@ -748,28 +894,17 @@ fn implied_rows(network: &Network, rows: &[usize]) -> Vec<bool> {
 
 impl<'a> State<'a> {
     fn new(network: &'a Network, comp: &'a Component, options: &'a Options) -> State<'a> {
-        let mut vars: Vec<usize> = comp
-            .rows
-            .iter()
-            .flat_map(|&r| network.rows[r].vars())
-            .collect();
-        vars.sort_unstable();
-        vars.dedup();
-        let mut slots = Vec::with_capacity(vars.len());
+        let (vars, slots) = Slots::new(network, comp);
         let (mut xs, mut us) = (Vec::new(), Vec::new());
         for &v in &vars {
             if network.vars[v].measured.is_some() {
-                slots.push(Slot::X(xs.len()));
                 xs.push(v);
             } else {
-                slots.push(Slot::U(us.len()));
                 us.push(v);
             }
         }
-        let slot = |v: usize| match vars.binary_search(&v) {
-            Ok(k) => slots[k],
-            Err(_) => Slot::U(usize::MAX),
-        };
+        drop(vars);
+        let slot = |v: usize| slots.get(v);
         let reading = |v: usize| {
             network.vars[v]
                 .measured
@@ -871,7 +1006,6 @@ impl<'a> State<'a> {
             network,
             options,
             rows: &comp.rows,
-            vars,
             slots,
             terms,
             free_rows,
@@ -887,11 +1021,7 @@ impl<'a> State<'a> {
     }
 
     fn slot(&self, v: usize) -> Slot {
-        match self.vars.binary_search(&v) {
-            Ok(k) => self.slots[k],
-            // Every variable of the component's rows is in `vars`.
-            Err(_) => Slot::U(usize::MAX),
-        }
+        self.slots.get(v)
     }
 
     fn value(&self, v: usize) -> f64 {
@@ -908,7 +1038,7 @@ impl<'a> State<'a> {
     fn first_node(&self) -> String {
         self.rows
             .first()
-            .map(|&r| self.network.nodes[self.network.rows[r].node].clone())
+            .map(|&r| self.network.nodes[self.network.rows[r].node].to_string())
             .unwrap_or_default()
     }
 
@@ -919,23 +1049,116 @@ impl<'a> State<'a> {
         }
     }
 
-    /// The unknowns of one cluster: the range and the left null space of
-    /// their columns (scaled to unit length), from one symmetric
-    /// eigen-decomposition.
+    /// The unknowns of one cluster: a left inverse of their columns `Js`
+    /// and the left null space of `Js`.
+    ///
+    /// A row that holds one unknown alone (a discharge batch's element
+    /// balance, whose assay is unmeasured) fixes that unknown: with such
+    /// pivot rows `P` and the rest `R`, `Js = [D 0; B C]` with `D`
+    /// diagonal, so `u_P = D^-1 rhs_P`, `u_R = C^+ (rhs_R - B D^-1 rhs_P)`
+    /// and the null space is `[-D^-1 B' N_C; N_C]` for the null space
+    /// `N_C` of `C'`. Only the small `C` (a campaign's own row: 1 x 0
+    /// instead of 51 x 50) takes the eigen-decomposition. Any left inverse
+    /// gives the same step, since the right-hand side lies in the range of
+    /// `Js` once the measured values obey the reduced equations, and any
+    /// basis of the null space the same reduced problem. A cluster whose
+    /// `C` leaves an unknown undetermined is decomposed whole.
     fn eliminate(&self, c: &Cluster, jac: &[Vec<(Slot, f64)>]) -> Result<Eliminated, BalanceError> {
         let (nr, nu) = (c.rows.len(), c.us.len());
-        let local: HashMap<usize, usize> =
-            c.us.iter().enumerate().map(|(jj, &j)| (j, jj)).collect();
         let mut js = DMatrix::<f64>::zeros(nr, nu);
         for (kk, &k) in c.rows.iter().enumerate() {
             for &(v, coef) in &jac[k] {
                 if let Slot::U(j) = v
-                    && let Some(&jj) = local.get(&j)
+                    && let Ok(jj) = c.us.binary_search(&j)
                 {
                     js[(kk, jj)] += coef;
                 }
             }
         }
+        let norms: Vec<f64> = (0..nu).map(|j| js.column(j).norm()).collect();
+        let mut pivot_of = vec![usize::MAX; nu];
+        let mut is_pivot = vec![false; nr];
+        for kk in 0..nr {
+            let mut held = (0..nu).filter(|&jj| js[(kk, jj)] != 0.0);
+            if let (Some(jj), None) = (held.next(), held.next())
+                && pivot_of[jj] == usize::MAX
+                && js[(kk, jj)].abs() >= PIVOT_MIN * norms[jj]
+            {
+                pivot_of[jj] = kk;
+                is_pivot[kk] = true;
+            }
+        }
+        let rest_u: Vec<usize> = (0..nu).filter(|&j| pivot_of[j] == usize::MAX).collect();
+        if rest_u.len() == nu {
+            return self.eliminate_whole(js);
+        }
+        let rest_r: Vec<usize> = (0..nr).filter(|&k| !is_pivot[k]).collect();
+        let (nrr, nur) = (rest_r.len(), rest_u.len());
+        let (pinv_c, null_c) = if nur == 0 {
+            (DMatrix::zeros(0, nrr), DMatrix::identity(nrr, nrr))
+        } else if nrr == 0 {
+            // Unknowns left without a row: not determinable.
+            return self.eliminate_whole(js);
+        } else {
+            let cm = DMatrix::from_fn(nrr, nur, |a, b| js[(rest_r[a], rest_u[b])]);
+            let e = self.eliminate_whole(cm)?;
+            if !e.determinable.iter().all(|&d| d) {
+                return self.eliminate_whole(js);
+            }
+            (e.pinv, e.null)
+        };
+        let q = null_c.ncols();
+        // B D^-1 over the pivot unknowns: bd[(a, j)] = B[a, j] / d_j.
+        let inv_d: Vec<f64> = (0..nu)
+            .map(|j| {
+                let kk = pivot_of[j];
+                if kk == usize::MAX {
+                    0.0
+                } else {
+                    1.0 / js[(kk, j)]
+                }
+            })
+            .collect();
+        let mut pinv = DMatrix::<f64>::zeros(nu, nr);
+        let mut null = DMatrix::<f64>::zeros(nr, q);
+        for (a, &kk) in rest_r.iter().enumerate() {
+            for t in 0..q {
+                null[(kk, t)] = null_c[(a, t)];
+            }
+            for (b, &j) in rest_u.iter().enumerate() {
+                pinv[(j, kk)] = pinv_c[(b, a)];
+            }
+        }
+        for (j, &kk) in pivot_of.iter().enumerate() {
+            if kk == usize::MAX {
+                continue;
+            }
+            pinv[(j, kk)] = inv_d[j];
+            for (a, &ka) in rest_r.iter().enumerate() {
+                let bd = js[(ka, j)] * inv_d[j];
+                if bd == 0.0 {
+                    continue;
+                }
+                for t in 0..q {
+                    null[(kk, t)] -= bd * null_c[(a, t)];
+                }
+                for (b, &jr) in rest_u.iter().enumerate() {
+                    pinv[(jr, kk)] -= pinv_c[(b, a)] * bd;
+                }
+            }
+        }
+        Ok(Eliminated {
+            pinv,
+            determinable: vec![true; nu],
+            null,
+        })
+    }
+
+    /// [`State::eliminate`] of the columns `js` (rows x unknowns) from one
+    /// symmetric eigen-decomposition of `Js Js'` (columns scaled to unit
+    /// length): the pseudo-inverse, and the null space as eigenvectors.
+    fn eliminate_whole(&self, mut js: DMatrix<f64>) -> Result<Eliminated, BalanceError> {
+        let (nr, nu) = js.shape();
         let scale: Vec<f64> = (0..nu)
             .map(|j| {
                 let n = js.column(j).norm();
@@ -1007,33 +1230,84 @@ impl<'a> State<'a> {
         // Reduced equations on the measured values: the free rows without
         // unmeasured values as they are, and the null-space combinations
         // of each cluster's rows.
-        let mut cols: Vec<Vec<(usize, f64)>> = vec![Vec::new(); self.xs.len()];
-        let mut pf = Vec::new();
+        // Two passes over the same entries: their count per measured
+        // value, then the entries into one flat array. A value that enters
+        // one reduced equation more than once (a unit's mass times its
+        // content factor and its content error; a batch in several rows
+        // of its cluster) gets one entry for it, the coefficients summed:
+        // the entries of one equation arrive together.
         let has_u = |k: usize| jac[k].iter().any(|(v, _)| matches!(v, Slot::U(_)));
-        for &k in &self.free_rows {
-            if has_u(k) {
-                continue;
+        let direct: Vec<usize> = self
+            .free_rows
+            .iter()
+            .copied()
+            .filter(|&k| !has_u(k))
+            .collect();
+        let mut len = vec![0usize; self.xs.len()];
+        {
+            let mut last = vec![usize::MAX; self.xs.len()];
+            let mut count_row = |k: usize, rr: usize| {
+                for &(v, _) in &jac[k] {
+                    if let Slot::X(i) = v
+                        && last[i] != rr
+                    {
+                        last[i] = rr;
+                        len[i] += 1;
+                    }
+                }
+            };
+            let mut rr = 0;
+            for &k in &direct {
+                count_row(k, rr);
+                rr += 1;
             }
-            let rr = pf.len();
-            pf.push(f[k]);
-            for &(v, c) in &jac[k] {
-                if let Slot::X(i) = v {
-                    cols[i].push((rr, c));
+            for (c, e) in self.clusters.iter().zip(&eliminated) {
+                for _ in 0..e.null.ncols() {
+                    for &k in &c.rows {
+                        count_row(k, rr);
+                    }
+                    rr += 1;
                 }
             }
         }
-        for (c, e) in self.clusters.iter().zip(&eliminated) {
-            for q in 0..e.null.ncols() {
+        let mut cols = Columns::with_lengths(&len);
+        drop(len);
+        let mut pf = Vec::with_capacity(direct.len() + self.clusters.len());
+        {
+            let (ptr, entries) = cols.slots_mut();
+            let mut next: Vec<usize> = ptr[..self.xs.len()].to_vec();
+            let mut put = |i: usize, rr: usize, c: f64| {
+                let n = next[i];
+                if n > ptr[i] && entries[n - 1].0 == rr {
+                    entries[n - 1].1 += c;
+                } else {
+                    entries[n] = (rr, c);
+                    next[i] = n + 1;
+                }
+            };
+            for &k in &direct {
                 let rr = pf.len();
-                pf.push(0.0);
-                for (kk, &k) in c.rows.iter().enumerate() {
-                    let w = e.null[(kk, q)];
-                    pf[rr] += w * f[k];
-                    for &(v, coef) in &jac[k] {
-                        if let Slot::X(i) = v {
-                            cols[i].push((rr, w * coef));
+                pf.push(f[k]);
+                for &(v, c) in &jac[k] {
+                    if let Slot::X(i) = v {
+                        put(i, rr, c);
+                    }
+                }
+            }
+            for (c, e) in self.clusters.iter().zip(&eliminated) {
+                for q in 0..e.null.ncols() {
+                    let rr = pf.len();
+                    let mut fr = 0.0;
+                    for (kk, &k) in c.rows.iter().enumerate() {
+                        let w = e.null[(kk, q)];
+                        fr += w * f[k];
+                        for &(v, coef) in &jac[k] {
+                            if let Slot::X(i) = v {
+                                put(i, rr, w * coef);
+                            }
                         }
                     }
+                    pf.push(fr);
                 }
             }
         }
@@ -1125,6 +1399,11 @@ impl<'a> State<'a> {
     }
 }
 
+/// A row that holds one unknown alone pivots on it (see
+/// [`State::eliminate`]) when its coefficient is at least this part of the
+/// unknown's column norm: then `Js` keeps full column rank.
+const PIVOT_MIN: f64 = 1e-3;
+
 /// A step smaller than this (in sigmas, or relative for an unknown) that
 /// is no smaller than the step before it is rounding noise, not progress:
 /// the iteration stops there as converged. A year-long component's steps
@@ -1148,7 +1427,7 @@ fn solve_component(
             .map(|&k| network.nodes[network.rows[comp.rows[k]].node].clone())
             .unwrap_or_default();
         return Err(BalanceError::ComponentTooLarge {
-            node,
+            node: node.to_string(),
             equations: big.rows.len(),
             max: options.max_component_equations,
         });
@@ -1181,35 +1460,29 @@ fn solve_component(
 /// The variances of linear combinations `gs` of measured values
 /// (component index, coefficient; repeats allowed) under the reconciled
 /// covariance `V - V A' M^+ A V`.
-fn variances_x(
+fn variances_x<G: AsRef<[(usize, f64)]>>(
     st: &State<'_>,
     lin: &Linear,
     m_inv: &Inverse<'_>,
     scratch: &mut Scratch,
-    gs: &[Vec<(usize, f64)>],
+    gs: &[G],
 ) -> Vec<f64> {
+    let mut all = std::mem::take(&mut scratch.forms);
+    let forms = buffers(&mut all, gs.len());
     let mut direct = Vec::with_capacity(gs.len());
-    let mut forms = Vec::with_capacity(gs.len());
-    for g in gs {
-        let mut merged: Vec<(usize, f64)> = g.clone();
-        merged.sort_unstable_by_key(|&(i, _)| i);
-        let mut form = Vec::new();
+    for (g, form) in gs.iter().zip(forms.iter_mut()) {
+        form.extend_from_slice(g.as_ref());
+        merge_in_place(form);
         let mut d = 0.0;
-        let mut k = 0;
-        while k < merged.len() {
-            let i = merged[k].0;
-            let mut c = 0.0;
-            while k < merged.len() && merged[k].0 == i {
-                c += merged[k].1;
-                k += 1;
-            }
+        for e in form.iter_mut() {
+            let (i, c) = *e;
             d += c * c * st.var[i];
-            form.push((i, st.var[i] * c));
+            e.1 = st.var[i] * c;
         }
         direct.push(d);
-        forms.push(form);
     }
-    let q = m_inv.quad_readings(scratch, &lin.cols, &forms);
+    let q = m_inv.quad_readings(scratch, &lin.cols, forms);
+    scratch.forms = all;
     direct.iter().zip(q).map(|(d, q)| d - q).collect()
 }
 
@@ -1224,42 +1497,68 @@ fn form_cliques(
     h_of: &[Option<Vec<(usize, f64)>>],
     f: &SparseFactor,
 ) -> Vec<Vec<usize>> {
-    let equations = |readings: &mut dyn Iterator<Item = usize>| -> Option<Vec<usize>> {
-        let mut eqs: Vec<usize> = Vec::new();
-        for i in readings {
+    // Per thread: the readings of a form, its equations, and the
+    // factor's buffer.
+    type Buffers = (Vec<usize>, Vec<usize>, Vec<usize>);
+    let equations = |(readings, eqs, js): &mut Buffers| -> Option<Vec<usize>> {
+        eqs.clear();
+        for &i in readings.iter() {
             if !f.is_wide(i) {
                 eqs.extend(lin.cols[i].iter().map(|&(a, _)| a));
             }
         }
         eqs.sort_unstable();
         eqs.dedup();
-        (eqs.len() > 1 && eqs.len() <= crate::sparse::SELECTED_MAX && !f.serves(&eqs))
-            .then_some(eqs)
+        (eqs.len() > 1 && eqs.len() <= crate::sparse::SELECTED_MAX && !f.serves_with(eqs, js))
+            .then(|| eqs.clone())
     };
     let mut cliques: Vec<Vec<usize>> = h_of
-        .iter()
+        .par_iter()
+        .with_min_len(MIN_TASK)
+        .map_init(Buffers::default, |buffers, h| {
+            let h = h.as_ref()?;
+            buffers.0.clear();
+            buffers.0.extend(h.iter().map(|&(i, _)| i));
+            equations(buffers)
+        })
         .flatten()
-        .filter_map(|h| equations(&mut h.iter().map(|&(i, _)| i)))
         .collect();
-    for &r in &comp.rows {
-        let mut readings: Vec<usize> = Vec::new();
-        let mut known = true;
-        for v in st.network.rows[r].vars() {
-            match st.slot(v) {
-                Slot::X(i) => readings.push(i),
-                Slot::U(j) => match h_of.get(j).and_then(|h| h.as_ref()) {
-                    Some(h) => readings.extend(h.iter().map(|&(i, _)| i)),
-                    None => known = false,
-                },
+    let by_rows: Vec<Vec<usize>> = comp
+        .rows
+        .par_iter()
+        .with_min_len(MIN_TASK)
+        .map_init(Buffers::default, |buffers, &r| {
+            buffers.0.clear();
+            for v in st.network.rows[r].vars() {
+                match st.slot(v) {
+                    Slot::X(i) => buffers.0.push(i),
+                    Slot::U(j) => match h_of.get(j).and_then(|h| h.as_ref()) {
+                        Some(h) => buffers.0.extend(h.iter().map(|&(i, _)| i)),
+                        None => return None,
+                    },
+                }
             }
-        }
-        if known && let Some(eqs) = equations(&mut readings.into_iter()) {
-            cliques.push(eqs);
-        }
-    }
+            equations(buffers)
+        })
+        .flatten()
+        .collect();
+    cliques.extend(by_rows);
     cliques.sort_unstable();
     cliques.dedup();
     cliques
+}
+
+/// [`merge`] in place, keeping the allocation.
+fn merge_in_place(g: &mut Vec<(usize, f64)>) {
+    g.sort_unstable_by_key(|&(i, _)| i);
+    g.dedup_by(|next, kept| {
+        if next.0 == kept.0 {
+            kept.1 += next.1;
+            true
+        } else {
+            false
+        }
+    });
 }
 
 /// A sparse combination with each index once, in index order.
@@ -1377,7 +1676,7 @@ fn statistics(
             || m_inv.scratch(),
             |scratch, i| {
                 let q = m_inv
-                    .quad_readings(scratch, &lin.cols, &[vec![(i, 1.0)]])
+                    .quad_readings(scratch, &lin.cols, &[[(i, 1.0)]])
                     .first()
                     .copied()
                     .unwrap_or(f64::NAN);
@@ -1397,7 +1696,7 @@ fn statistics(
     for (i, &v) in st.xs.iter().enumerate() {
         let m = net.vars[v].measured.as_ref();
         let (instrument, measured, sigma) = m
-            .map_or((String::new(), st.y[i], st.var[i].sqrt()), |m| {
+            .map_or((Arc::from(""), st.y[i], st.var[i].sqrt()), |m| {
                 (m.instrument.clone(), m.value, m.sigma)
             });
         let adjustment = st.x[i] - st.y[i];
@@ -1414,7 +1713,7 @@ fn statistics(
         if let (true, Some(z)) = (suspect, z) {
             suspects.push(Suspect {
                 variable: net.vars[v].name.clone(),
-                instrument: instrument.clone(),
+                instrument: instrument.to_string(),
                 normalised_adjustment: z,
                 adjustment,
                 measured,
@@ -1453,7 +1752,7 @@ fn statistics(
     let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, &v) in st.xs.iter().enumerate() {
         if let (Some(m), Some(_)) = (net.vars[v].measured.as_ref(), z_of[i]) {
-            groups.entry(m.instrument.as_str()).or_default().push(i);
+            groups.entry(&*m.instrument).or_default().push(i);
         }
     }
     let groups: Vec<(&str, Vec<usize>)> = groups.into_iter().collect();
@@ -1541,25 +1840,25 @@ fn statistics(
                 unknown.dedup();
                 let closure: Option<Closure> = if unknown.is_empty() {
                     let fl = flows(row, |v| st.value(v));
-                    Some(closure(&fl, |gs: &[Gradient]| {
-                        let gxs: Vec<Vec<(usize, f64)>> = gs
-                            .iter()
-                            .map(|g| {
-                                let mut gx = Vec::with_capacity(g.len());
-                                for &(v, c) in g {
-                                    match st.slot(v) {
-                                        Slot::X(i) => gx.push((i, c)),
-                                        Slot::U(j) => {
-                                            if let Some(h) = &h_of[j] {
-                                                gx.extend(h.iter().map(|&(i, hc)| (i, c * hc)));
-                                            }
+                    Some(closure(fl, |gs: &[Gradient]| {
+                        let mut all = std::mem::take(&mut scratch.gradients);
+                        let gxs = buffers(&mut all, gs.len());
+                        for (g, gx) in gs.iter().zip(gxs.iter_mut()) {
+                            for &(v, c) in g {
+                                match st.slot(v) {
+                                    Slot::X(i) => gx.push((i, c)),
+                                    Slot::U(j) => {
+                                        if let Some(h) = &h_of[j] {
+                                            gx.extend(h.iter().map(|&(i, hc)| (i, c * hc)));
                                         }
                                     }
                                 }
-                                merge(gx)
-                            })
-                            .collect();
-                        variances_x(st, lin, &m_inv, scratch, &gxs)
+                            }
+                            merge_in_place(gx);
+                        }
+                        let v = variances_x(st, lin, &m_inv, scratch, gxs);
+                        scratch.gradients = all;
+                        v
                     }))
                 } else {
                     None
@@ -1586,7 +1885,7 @@ fn statistics(
     let report = ComponentReport {
         first_node: nodes
             .first()
-            .map(|&n| net.nodes[n].clone())
+            .map(|&n| net.nodes[n].to_string())
             .unwrap_or_default(),
         nodes: nodes.len(),
         equations: comp.rows.len(),
@@ -1625,13 +1924,25 @@ impl LinearSystem {
     /// Cholesky) and solves `M lambda = A y` once; returns `lambda`.
     pub fn solve_sparse(&self) -> Result<Vec<f64>, BalanceError> {
         let p = self.rows.len();
-        let mut cols: Vec<Vec<(usize, f64)>> = vec![Vec::new(); self.readings.len()];
+        let n = self.readings.len();
+        let mut len = vec![0usize; n];
+        for &(i, _) in self.rows.iter().flatten() {
+            if let Some(l) = len.get_mut(i) {
+                *l += 1;
+            }
+        }
+        let mut cols = Columns::with_lengths(&len);
         let mut r = vec![0.0; p];
-        for (k, row) in self.rows.iter().enumerate() {
-            for &(i, c) in row {
-                if let (Some(col), Some(y)) = (cols.get_mut(i), self.readings.get(i)) {
-                    col.push((k, c));
-                    r[k] += c * y;
+        {
+            let (ptr, entries) = cols.slots_mut();
+            let mut next: Vec<usize> = ptr[..n].to_vec();
+            for (k, row) in self.rows.iter().enumerate() {
+                for &(i, c) in row {
+                    if let Some(y) = self.readings.get(i) {
+                        entries[next[i]] = (k, c);
+                        next[i] += 1;
+                        r[k] += c * y;
+                    }
                 }
             }
         }

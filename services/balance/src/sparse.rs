@@ -130,18 +130,105 @@ pub(crate) struct Scratch {
     mark: Vec<bool>,
     reach: Vec<usize>,
     path: Vec<usize>,
+    /// The equations of a batch of forms, their block of the selected
+    /// inverse and one form over them.
+    js: Vec<usize>,
+    block: Vec<f64>,
+    v: Vec<f64>,
+    /// One form's (permuted equation, scaled value) pairs.
+    pairs: Vec<(usize, f64)>,
+}
+
+/// Sparse columns stored flat, one allocation for all of them: column
+/// `i` is `entries[ptr[i]..ptr[i + 1]]`, each entry (row, coefficient),
+/// repeats allowed. The reduced equations of a component hold millions of
+/// short columns, which a `Vec` each would allocate and free on every
+/// linearisation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Columns {
+    ptr: Vec<usize>,
+    entries: Vec<(usize, f64)>,
+}
+
+impl Columns {
+    /// `len.len()` columns of `len[i]` entries each (zeros), to be filled
+    /// in place through [`Columns::slots_mut`].
+    pub(crate) fn with_lengths(len: &[usize]) -> Columns {
+        let mut ptr = Vec::with_capacity(len.len() + 1);
+        let mut total = 0;
+        ptr.push(0);
+        for &l in len {
+            total += l;
+            ptr.push(total);
+        }
+        Columns {
+            ptr,
+            entries: vec![(0, 0.0); total],
+        }
+    }
+
+    /// Builds the columns from a `Vec` each.
+    #[cfg(test)]
+    pub(crate) fn from_vecs(cols: &[Vec<(usize, f64)>]) -> Columns {
+        let mut ptr = Vec::with_capacity(cols.len() + 1);
+        let mut entries = Vec::with_capacity(cols.iter().map(Vec::len).sum());
+        ptr.push(0);
+        for c in cols {
+            entries.extend_from_slice(c);
+            ptr.push(entries.len());
+        }
+        Columns { ptr, entries }
+    }
+
+    /// Where each column starts (`ptr`, one more than there are columns)
+    /// and all entries, to fill the columns in place: the caller keeps
+    /// each column's fill position, starting at its `ptr`.
+    pub(crate) fn slots_mut(&mut self) -> (&[usize], &mut [(usize, f64)]) {
+        (&self.ptr, &mut self.entries)
+    }
+
+    /// Appends a column.
+    pub(crate) fn push(&mut self, col: impl IntoIterator<Item = (usize, f64)>) {
+        if self.ptr.is_empty() {
+            self.ptr.push(0);
+        }
+        self.entries.extend(col);
+        self.ptr.push(self.entries.len());
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.ptr.len().saturating_sub(1)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &[(usize, f64)]> + '_ {
+        self.ptr.windows(2).map(|w| &self.entries[w[0]..w[1]])
+    }
+}
+
+impl std::ops::Index<usize> for Columns {
+    type Output = [(usize, f64)];
+
+    fn index(&self, i: usize) -> &[(usize, f64)] {
+        &self.entries[self.ptr[i]..self.ptr[i + 1]]
+    }
 }
 
 /// The upper triangle of `M = sum_i var_i col_i col_i'` by columns, rows
-/// sorted within each column: (col_ptr, row_idx, values).
+/// sorted within each column: (col_ptr, row_idx, values). Columns marked
+/// in `skip` are left out.
 fn assemble(
-    cols: &[Vec<(usize, f64)>],
+    cols: &Columns,
+    skip: Option<&[bool]>,
     var: &[f64],
     p: usize,
 ) -> (Vec<usize>, Vec<usize>, Vec<f64>) {
+    let skipped = |i: usize| skip.is_some_and(|s| s[i]);
     // Rows of A: for each equation, its readings and coefficients.
     let mut count = vec![0usize; p + 1];
-    for col in cols {
+    for (i, col) in cols.iter().enumerate() {
+        if skipped(i) {
+            continue;
+        }
         for &(a, _) in col {
             count[a + 1] += 1;
         }
@@ -153,6 +240,9 @@ fn assemble(
     let mut rows_i = vec![0usize; count[p]];
     let mut rows_c = vec![0.0; count[p]];
     for (i, col) in cols.iter().enumerate() {
+        if skipped(i) {
+            continue;
+        }
         for &(a, c) in col {
             rows_i[fill[a]] = i;
             rows_c[fill[a]] = c;
@@ -317,7 +407,7 @@ impl SparseFactor {
     /// `cache` holds the symbolic part of an earlier call; it is reused
     /// when the pattern is the same and replaced otherwise.
     pub(crate) fn new(
-        cols: &[Vec<(usize, f64)>],
+        cols: &Columns,
         var: &[f64],
         p: usize,
         cache: &mut Option<Arc<Symbolic>>,
@@ -329,56 +419,38 @@ impl SparseFactor {
             .filter(|&i| cols[i].len() > WIDE && var[i] > 0.0)
             .collect();
         if wide.is_empty() {
-            return Self::new_core(cols, var, p, cache, max_entries);
+            return Self::new_core(cols, None, var, p, cache, max_entries);
         }
-        let empty: Vec<(usize, f64)> = Vec::new();
-        let narrow: Vec<Vec<(usize, f64)>> = cols
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                if c.len() > WIDE && var[i] > 0.0 {
-                    empty.clone()
-                } else {
-                    c.clone()
-                }
-            })
-            .collect();
+        let mut skip = vec![false; cols.len()];
+        for &i in &wide {
+            skip[i] = true;
+        }
         // Without the wide columns, every equation must keep a reading and
         // the equations must stay independent; otherwise factorise whole.
         let mut covered = vec![false; p];
-        for c in &narrow {
+        for (c, _) in cols.iter().zip(&skip).filter(|(_, s)| !**s) {
             for &(a, _) in c {
                 covered[a] = true;
             }
         }
         if covered.iter().any(|&c| !c) {
-            return Self::new_core(cols, var, p, cache, max_entries);
+            return Self::new_core(cols, None, var, p, cache, max_entries);
         }
-        let mut core = Self::new_core(&narrow, var, p, cache, max_entries)?;
+        let mut core = Self::new_core(cols, Some(&skip), var, p, cache, max_entries)?;
         if core.rank < p {
             *cache = None;
-            return Self::new_core(cols, var, p, cache, max_entries);
+            return Self::new_core(cols, None, var, p, cache, max_entries);
         }
         let k = wide.len();
-        let u: Vec<Vec<(usize, f64)>> = wide.iter().map(|&i| cols[i].clone()).collect();
+        let u: Vec<Vec<(usize, f64)>> = wide.iter().map(|&i| cols[i].to_vec()).collect();
+        // Y = M0^-1 U: all columns in one solve, row-major.
         let mut y = vec![0.0; p * k];
-        let solved: Vec<Vec<f64>> = {
-            use rayon::prelude::*;
-            u.par_iter()
-                .map(|col| {
-                    let mut r = vec![0.0; p];
-                    for &(a, c) in col {
-                        r[a] += c;
-                    }
-                    core.solve(&r)
-                })
-                .collect()
-        };
-        for (f, col) in solved.iter().enumerate() {
-            for (a, v) in col.iter().enumerate() {
-                y[a * k + f] = *v;
+        for (f, col) in u.iter().enumerate() {
+            for &(a, c) in col {
+                y[a * k + f] += c;
             }
         }
+        core.solve_core_rows(&mut y, k);
         let mut c = nalgebra::DMatrix::<f64>::zeros(k, k);
         for (f, col) in u.iter().enumerate() {
             c[(f, f)] += 1.0 / var[wide[f]];
@@ -394,31 +466,25 @@ impl SparseFactor {
                 "the wide columns' capacitance matrix is not positive definite".into(),
             )
         })?;
-        // W' = G^-1 Y', one triangular solve per equation.
-        let mut w = vec![0.0; p * k];
-        let g = c.l();
-        for a in 0..p {
-            let mut row = nalgebra::DVector::from_column_slice(&y[a * k..(a + 1) * k]);
-            if !g.solve_lower_triangular_mut(&mut row) {
-                return Err(SparseFailure::Faer(
-                    "the wide columns' capacitance factor is singular".into(),
-                ));
-            }
-            w[a * k..(a + 1) * k].copy_from_slice(row.as_slice());
+        // W' = G^-1 Y', one triangular solve for all equations: the
+        // row-major `y` is `Y'` column-major (k x p).
+        let mut wt = nalgebra::DMatrix::from_column_slice(k, p, &y);
+        if !c.l().solve_lower_triangular_mut(&mut wt) {
+            return Err(SparseFailure::Faer(
+                "the wide columns' capacitance factor is singular".into(),
+            ));
         }
+        let w = wt.as_slice().to_vec();
+        drop(wt);
         // X = Y K with K = C^-1 S^-1, and H = S^-1 - S^-1 K.
         let s_inv =
             nalgebra::DMatrix::from_fn(k, k, |f, g| if f == g { 1.0 / var[wide[f]] } else { 0.0 });
         let kk = c.solve(&s_inv);
         let h = &s_inv - &s_inv * &kk;
         let h = (&h + h.transpose()) * 0.5;
-        let mut x = vec![0.0; p * k];
-        for a in 0..p {
-            let row = &y[a * k..(a + 1) * k];
-            for g in 0..k {
-                x[a * k + g] = (0..k).map(|f| row[f] * kk[(f, g)]).sum();
-            }
-        }
+        // X' = K' Y' (k x p, column-major: row-major X).
+        let yt = nalgebra::DMatrixView::from_slice(&y, k, p);
+        let x = (kk.transpose() * yt).as_slice().to_vec();
         let mut wide_of = vec![usize::MAX; cols.len()];
         for (f, &i) in wide.iter().enumerate() {
             wide_of[i] = f;
@@ -439,19 +505,16 @@ impl SparseFactor {
     /// a clique of the pattern (explicit zeros: the same `M`), so that the
     /// selected inverse holds every pair of a set.
     pub(crate) fn with_cliques(
-        cols: &[Vec<(usize, f64)>],
+        cols: &Columns,
         var: &[f64],
         p: usize,
         cliques: &[Vec<usize>],
         max_entries: usize,
     ) -> Result<SparseFactor, SparseFailure> {
-        let mut all: Vec<Vec<(usize, f64)>> = Vec::with_capacity(cols.len() + cliques.len());
-        all.extend(cols.iter().cloned());
-        all.extend(
-            cliques
-                .iter()
-                .map(|c| c.iter().map(|&a| (a, 1.0)).collect::<Vec<_>>()),
-        );
+        let mut all = cols.clone();
+        for c in cliques {
+            all.push(c.iter().map(|&a| (a, 1.0)));
+        }
         let mut all_var = var.to_vec();
         all_var.resize(all.len(), 0.0);
         let mut f = Self::new(&all, &all_var, p, &mut None, max_entries)?;
@@ -462,13 +525,14 @@ impl SparseFactor {
     }
 
     fn new_core(
-        cols: &[Vec<(usize, f64)>],
+        cols: &Columns,
+        skip: Option<&[bool]>,
         var: &[f64],
         p: usize,
         cache: &mut Option<Arc<Symbolic>>,
         max_entries: usize,
     ) -> Result<SparseFactor, SparseFailure> {
-        let (col_ptr, row_idx, values) = assemble(cols, var, p);
+        let (col_ptr, row_idx, values) = assemble(cols, skip, var, p);
         let symbolic = match cache {
             Some(s) if s.col_ptr == col_ptr && s.row_idx == row_idx => s.clone(),
             _ => {
@@ -571,6 +635,33 @@ impl SparseFactor {
         out
     }
 
+    /// `M0^-1 R` in place for the `k` columns of `R`, stored row-major
+    /// (`r[a * k + f]`): one pass of the triangular solves for all.
+    fn solve_core_rows(&self, r: &mut [f64], k: usize) {
+        let s = &self.symbolic;
+        let p = self.d.len();
+        // Column-major in the permuted order, scaled.
+        let mut b = vec![0.0; p * k];
+        for (n, &a) in s.perm.iter().enumerate() {
+            for f in 0..k {
+                b[f * p + n] = r[a * k + f] * self.d[a];
+            }
+        }
+        let l = SimplicialLltRef::new(&s.factor, &self.values);
+        let mut mem = MemBuffer::new(faer::dyn_stack::StackReq::empty());
+        l.solve_in_place_with_conj(
+            Conj::No,
+            faer::MatMut::from_column_major_slice_mut(&mut b, p, k),
+            Par::Seq,
+            MemStack::new(&mut mem),
+        );
+        for (n, &a) in s.perm.iter().enumerate() {
+            for f in 0..k {
+                r[a * k + f] = b[f * p + n] * self.d[a];
+            }
+        }
+    }
+
     pub(crate) fn scratch(&self) -> Scratch {
         // Sized on first use: most forms never need the forward solve.
         Scratch {
@@ -578,6 +669,10 @@ impl SparseFactor {
             mark: Vec::new(),
             reach: Vec::new(),
             path: Vec::new(),
+            js: Vec::new(),
+            block: Vec::new(),
+            v: Vec::new(),
+            pairs: Vec::new(),
         }
     }
 
@@ -585,7 +680,11 @@ impl SparseFactor {
     /// repeats allowed: one forward solve `L^-1 w` per `w` over the
     /// elimination-tree ancestors of all their equations, in topological
     /// order.
-    pub(crate) fn quad_many(&self, scratch: &mut Scratch, ws: &[Vec<(usize, f64)>]) -> Vec<f64> {
+    pub(crate) fn quad_many<W: AsRef<[(usize, f64)]>>(
+        &self,
+        scratch: &mut Scratch,
+        ws: &[W],
+    ) -> Vec<f64> {
         let mut q = self.quad_many_core(scratch, ws);
         self.low_rank_correction(ws, &mut q);
         q
@@ -647,9 +746,16 @@ impl SparseFactor {
 
     /// Whether the selected inverse holds every pair of the equations
     /// `eqs` (sorted, distinct, in the equations' own order).
+    #[cfg(test)]
     pub(crate) fn serves(&self, eqs: &[usize]) -> bool {
+        self.serves_with(eqs, &mut Vec::new())
+    }
+
+    /// [`SparseFactor::serves`] with a buffer for the permuted equations.
+    pub(crate) fn serves_with(&self, eqs: &[usize], js: &mut Vec<usize>) -> bool {
         let s = &self.symbolic;
-        let mut js: Vec<usize> = eqs.iter().map(|&a| s.perm_inv[a]).collect();
+        js.clear();
+        js.extend(eqs.iter().map(|&a| s.perm_inv[a]));
         js.sort_unstable();
         let cp = s.factor.col_ptr();
         let ri = s.factor.row_idx();
@@ -663,25 +769,38 @@ impl SparseFactor {
     /// of one closure): the block of the selected inverse over all their
     /// equations is gathered once, if it is held whole; else each form
     /// on its own.
-    fn quad_selected_many(
+    fn quad_selected_many<W: AsRef<[(usize, f64)]>>(
         &self,
         sel: &SelectedInverse,
-        ws: &[Vec<(usize, f64)>],
+        scratch: &mut Scratch,
+        ws: &[W],
     ) -> Vec<Option<f64>> {
         let s = &self.symbolic;
-        let mut js: Vec<usize> = ws
-            .iter()
-            .flat_map(|w| w.iter().map(|&(a, _)| s.perm_inv[a]))
-            .collect();
+        let Scratch {
+            js,
+            block,
+            v,
+            pairs,
+            ..
+        } = scratch;
+        js.clear();
+        js.extend(
+            ws.iter()
+                .flat_map(|w| w.as_ref().iter().map(|&(a, _)| s.perm_inv[a])),
+        );
         js.sort_unstable();
         js.dedup();
         if ws.len() < 2 || js.len() > SELECTED_MAX {
-            return ws.iter().map(|w| self.quad_selected(sel, w)).collect();
+            return ws
+                .iter()
+                .map(|w| self.quad_selected(sel, pairs, w.as_ref()))
+                .collect();
         }
         let n = js.len();
         let cp = s.factor.col_ptr();
         let ri = s.factor.row_idx();
-        let mut block = vec![0.0; n * n];
+        block.clear();
+        block.resize(n * n, 0.0);
         for (x, &j) in js.iter().enumerate() {
             let start = cp[j];
             block[x * n + x] = sel.z[start];
@@ -689,7 +808,10 @@ impl SparseFactor {
             let mut from = 0;
             for (y, i) in js.iter().enumerate().skip(x + 1) {
                 let Ok(t) = below[from..].binary_search(i) else {
-                    return ws.iter().map(|w| self.quad_selected(sel, w)).collect();
+                    return ws
+                        .iter()
+                        .map(|w| self.quad_selected(sel, pairs, w.as_ref()))
+                        .collect();
                 };
                 let t = from + t;
                 block[x * n + y] = sel.z[start + 1 + t];
@@ -697,11 +819,12 @@ impl SparseFactor {
                 from = t + 1;
             }
         }
-        let mut v = vec![0.0; n];
+        v.clear();
+        v.resize(n, 0.0);
         ws.iter()
             .map(|w| {
                 v.iter_mut().for_each(|v| *v = 0.0);
-                for &(a, c) in w {
+                for &(a, c) in w.as_ref() {
                     if let Ok(x) = js.binary_search(&s.perm_inv[a]) {
                         v[x] += c * self.d[a];
                     }
@@ -710,7 +833,7 @@ impl SparseFactor {
                 for x in 0..n {
                     if v[x] != 0.0 {
                         let row = &block[x * n..(x + 1) * n];
-                        sum += v[x] * row.iter().zip(&v).map(|(z, v)| z * v).sum::<f64>();
+                        sum += v[x] * row.iter().zip(v.iter()).map(|(z, v)| z * v).sum::<f64>();
                     }
                 }
                 Some(sum)
@@ -721,15 +844,18 @@ impl SparseFactor {
     /// `w' M0^-1 w` from the selected inverse, if every pair of `w`'s
     /// equations lies within the pattern of `L + L'` and `w` has at most
     /// [`SELECTED_MAX`] distinct equations; `None` otherwise.
-    fn quad_selected(&self, sel: &SelectedInverse, w: &[(usize, f64)]) -> Option<f64> {
+    fn quad_selected(
+        &self,
+        sel: &SelectedInverse,
+        v: &mut Vec<(usize, f64)>,
+        w: &[(usize, f64)],
+    ) -> Option<f64> {
         let s = &self.symbolic;
         if w.len() > 4 * SELECTED_MAX {
             return None;
         }
-        let mut v: Vec<(usize, f64)> = w
-            .iter()
-            .map(|&(a, c)| (s.perm_inv[a], c * self.d[a]))
-            .collect();
+        v.clear();
+        v.extend(w.iter().map(|&(a, c)| (s.perm_inv[a], c * self.d[a])));
         v.sort_unstable_by_key(|&(j, _)| j);
         v.dedup_by(|b, a| {
             if a.0 == b.0 {
@@ -761,19 +887,19 @@ impl SparseFactor {
 
     /// [`SparseFactor::quad_many`] with the selected inverse where it
     /// serves, the forward solves for the rest.
-    pub(crate) fn quad_many_with(
+    pub(crate) fn quad_many_with<W: AsRef<[(usize, f64)]>>(
         &self,
         sel: Option<&SelectedInverse>,
         scratch: &mut Scratch,
-        ws: &[Vec<(usize, f64)>],
+        ws: &[W],
     ) -> Vec<f64> {
         let Some(sel) = sel else {
             return self.quad_many(scratch, ws);
         };
-        let mut q = self.quad_selected_many(sel, ws);
+        let mut q = self.quad_selected_many(sel, scratch, ws);
         let rest: Vec<usize> = (0..ws.len()).filter(|&n| q[n].is_none()).collect();
         if !rest.is_empty() {
-            let rws: Vec<Vec<(usize, f64)>> = rest.iter().map(|&n| ws[n].clone()).collect();
+            let rws: Vec<&[(usize, f64)]> = rest.iter().map(|&n| ws[n].as_ref()).collect();
             for (&n, v) in rest.iter().zip(self.quad_many_core(scratch, &rws)) {
                 q[n] = Some(v);
             }
@@ -799,12 +925,12 @@ impl SparseFactor {
     /// `n' M^-1 n + 2 a' X' n + a' H a`, so a form that holds a content
     /// factor costs no more than one without. Only the factors a form
     /// holds are visited (a closure holds one or two of the wide columns).
-    pub(crate) fn quad_split(
+    pub(crate) fn quad_split<N: AsRef<[(usize, f64)]>, W: AsRef<[(usize, f64)]>>(
         &self,
         sel: Option<&SelectedInverse>,
         scratch: &mut Scratch,
-        narrow: &[Vec<(usize, f64)>],
-        wide: &[Vec<(usize, f64)>],
+        narrow: &[N],
+        wide: &[W],
     ) -> Vec<f64> {
         let mut q = self.quad_many_with(sel, scratch, narrow);
         let Some(lr) = &self.low_rank else {
@@ -813,6 +939,7 @@ impl SparseFactor {
         let k = lr.u.len();
         let mut alpha: Vec<(usize, f64)> = Vec::new();
         for ((n, wide), q) in narrow.iter().zip(wide).zip(q.iter_mut()) {
+            let (n, wide) = (n.as_ref(), wide.as_ref());
             if wide.is_empty() {
                 continue;
             }
@@ -843,13 +970,13 @@ impl SparseFactor {
         q
     }
 
-    fn low_rank_correction(&self, ws: &[Vec<(usize, f64)>], q: &mut [f64]) {
+    fn low_rank_correction<W: AsRef<[(usize, f64)]>>(&self, ws: &[W], q: &mut [f64]) {
         if let Some(lr) = &self.low_rank {
             let k = lr.u.len();
             let mut z = vec![0.0; k];
             for (w, q) in ws.iter().zip(q.iter_mut()) {
                 z.iter_mut().for_each(|z| *z = 0.0);
-                for &(a, v) in w {
+                for &(a, v) in w.as_ref() {
                     for (z, wa) in z.iter_mut().zip(&lr.w[a * k..(a + 1) * k]) {
                         *z += v * wa;
                     }
@@ -859,7 +986,11 @@ impl SparseFactor {
         }
     }
 
-    fn quad_many_core(&self, scratch: &mut Scratch, ws: &[Vec<(usize, f64)>]) -> Vec<f64> {
+    fn quad_many_core<W: AsRef<[(usize, f64)]>>(
+        &self,
+        scratch: &mut Scratch,
+        ws: &[W],
+    ) -> Vec<f64> {
         let s = &self.symbolic;
         let p = self.d.len();
         let k = ws.len();
@@ -870,6 +1001,7 @@ impl SparseFactor {
             mark,
             reach,
             path,
+            ..
         } = scratch;
         if y.len() < p * k {
             y.resize(p * k, 0.0);
@@ -882,7 +1014,7 @@ impl SparseFactor {
         // the stretches found earlier, which lie above it.
         let mut top = p;
         for (c, w) in ws.iter().enumerate() {
-            for &(a, v) in w {
+            for &(a, v) in w.as_ref() {
                 let mut j = s.perm_inv[a];
                 y[j * k + c] += v * self.d[a];
                 while j != usize::MAX && !mark[j] {
@@ -953,7 +1085,8 @@ mod tests {
 
     fn check(p: usize, wide: usize, forms: &[Vec<(usize, f64)>]) {
         let (cols, var) = chain(p, wide);
-        let f = SparseFactor::new(&cols, &var, p, &mut None, usize::MAX).unwrap();
+        let f =
+            SparseFactor::new(&Columns::from_vecs(&cols), &var, p, &mut None, usize::MAX).unwrap();
         let sel = f.selected_inverse().unwrap();
         let mut scratch = f.scratch();
         let by_solve = f.quad_many(&mut scratch, forms);
@@ -1018,7 +1151,8 @@ mod tests {
     fn a_form_holding_factor_columns_by_coefficient_matches_the_dense_form() {
         let (p, wide) = (90, 4);
         let (cols, var) = chain(p, wide);
-        let f = SparseFactor::new(&cols, &var, p, &mut None, usize::MAX).unwrap();
+        let f =
+            SparseFactor::new(&Columns::from_vecs(&cols), &var, p, &mut None, usize::MAX).unwrap();
         let sel = f.selected_inverse().unwrap();
         let first_wide = cols.len() - wide;
         // Repeated equations and a factor column named twice.
@@ -1061,11 +1195,18 @@ mod tests {
     #[test]
     fn a_clique_added_to_the_pattern_keeps_the_values() {
         let (cols, var) = chain(60, 0);
-        let f =
-            SparseFactor::with_cliques(&cols, &var, 60, &[vec![0, 59, 30]], usize::MAX).unwrap();
+        let f = SparseFactor::with_cliques(
+            &Columns::from_vecs(&cols),
+            &var,
+            60,
+            &[vec![0, 59, 30]],
+            usize::MAX,
+        )
+        .unwrap();
         assert!(f.serves(&[0, 30, 59]));
         let sel = f.selected_inverse().unwrap();
-        let plain = SparseFactor::new(&cols, &var, 60, &mut None, usize::MAX).unwrap();
+        let plain =
+            SparseFactor::new(&Columns::from_vecs(&cols), &var, 60, &mut None, usize::MAX).unwrap();
         let w = vec![vec![(0, 1.0), (59, 2.0), (30, -0.5)]];
         let a = plain.quad_many(&mut plain.scratch(), &w)[0];
         let b = f.quad_many_with(Some(&sel), &mut f.scratch(), &w)[0];

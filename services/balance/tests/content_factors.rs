@@ -168,3 +168,98 @@ fn a_factor_without_a_positive_sigma_is_refused() {
         );
     }
 }
+
+/// A stream blending `units` (kg, booked Ni fraction) booked from the
+/// NMC622 estimate (`shares` of it) and from passports, into the shredder.
+fn blended(b: &mut NetworkBuilder, kg: f64, ni: f64, shares: Vec<(f64, &str)>) {
+    b.factor("passport Ni", 0.05, "passport");
+    b.stream(
+        "blend",
+        Endpoint::Environment,
+        Endpoint::node("shredder"),
+        Some(Reading::kg_relative(kg, 0.002, "weighbridge").unwrap()),
+    );
+    b.assay(
+        "blend",
+        NI,
+        Assay::Blended {
+            fraction: Reading::fraction_relative(ni, 0.01, "booked content").unwrap(),
+            factors: shares.into_iter().map(|(s, f)| (s, f.into())).collect(),
+        },
+    );
+}
+
+#[test]
+fn a_blended_content_answers_to_each_of_its_factors_by_its_share() {
+    // 100 kg booked 10 % Ni from the estimate and a blend of 200 kg booked
+    // 10 % Ni, half from the estimate and half from passports. The black
+    // mass (90 kg at 10 % and 200 kg at 9 %) holds 10 % less Ni than booked.
+    let mut b = plant(&[(100.0, 0.10)], 0.2, 0.01, 90.0, 0.10);
+    blended(
+        &mut b,
+        200.0,
+        0.10,
+        vec![(0.5, "NMC622 estimate Ni"), (0.5, "passport Ni")],
+    );
+    b.stream(
+        "black mass 2",
+        Endpoint::node("shredder"),
+        Endpoint::Environment,
+        Some(Reading::kg_relative(200.0, 0.005, "belt weigher").unwrap()),
+    );
+    b.assay(
+        "black mass 2",
+        NI,
+        Assay::Measured(Reading::fraction_relative(0.09, 0.03, "ICP").unwrap()),
+    );
+    let network = b.build().unwrap();
+    let r = reconcile(&network, &Options::default()).unwrap();
+    assert!(r.converged);
+    let (parts, own) = r.factors("blend", NI).unwrap();
+    assert_eq!(parts.len(), 2);
+    assert!((parts[0].0 - 0.05).abs() < 1e-12 && (parts[1].0 - 0.05).abs() < 1e-12);
+    // The fraction is the parts times their factors plus the own error.
+    let x = r.fraction("blend", NI).unwrap();
+    let parts_x: f64 = parts
+        .iter()
+        .map(|(base, f)| base * f.estimate.unwrap())
+        .sum::<f64>()
+        + own.estimate.unwrap();
+    assert!((x - parts_x).abs() < 1e-12);
+    // The estimate (sigma 20 %) takes more of the 10 % than the passports (5 %).
+    let (estimate, passport) = (parts[0].1.estimate.unwrap(), parts[1].1.estimate.unwrap());
+    assert!(
+        estimate < passport && passport < 1.0,
+        "{estimate} {passport}"
+    );
+    // The balance holds.
+    let ni_in = r.element_flow("unit 0", NI).unwrap() + r.element_flow("blend", NI).unwrap();
+    let ni_out =
+        r.element_flow("black mass", NI).unwrap() + r.element_flow("black mass 2", NI).unwrap();
+    assert!((ni_in - ni_out).abs() < 1e-6 * ni_in, "{ni_in} vs {ni_out}");
+}
+
+#[test]
+fn a_blended_content_whose_shares_do_not_sum_to_one_or_name_an_unknown_factor_is_refused() {
+    for shares in [
+        vec![(0.5, "NMC622 estimate Ni"), (0.4, "passport Ni")],
+        vec![(1.5, "NMC622 estimate Ni"), (-0.5, "passport Ni")],
+        vec![],
+    ] {
+        let mut b = plant(&[(100.0, 0.1)], 0.2, 0.01, 50.0, 0.2);
+        blended(&mut b, 10.0, 0.1, shares.clone());
+        assert!(
+            matches!(refused(&b), BalanceError::BadReading { what, .. } if what == "shares of a blended content"),
+            "{shares:?}"
+        );
+    }
+    let mut b = plant(&[(100.0, 0.1)], 0.2, 0.01, 50.0, 0.2);
+    blended(&mut b, 10.0, 0.1, vec![(1.0, "LFP estimate Ni")]);
+    assert_eq!(
+        refused(&b),
+        BalanceError::UnknownFactor {
+            factor: "LFP estimate Ni".into(),
+            by: "the Ni assay of 'blend'".into(),
+        }
+    );
+}

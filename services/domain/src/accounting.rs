@@ -271,25 +271,26 @@ impl Assay {
 /// weighted mean and its standard deviation `1 / sqrt(sum 1/sigma^2)`.
 /// `None` when there are none; an error when they are of different
 /// elements or lots.
-pub fn combine_assays(assays: &[Assay]) -> Result<Option<Uncertain<MassFraction>>, DomainError> {
-    let Some(first) = assays.first() else {
+pub fn combine_assays<'a>(
+    assays: impl IntoIterator<Item = &'a Assay>,
+) -> Result<Option<Uncertain<MassFraction>>, DomainError> {
+    let mut assays = assays.into_iter();
+    let Some(first) = assays.next() else {
         return Ok(None);
     };
-    if let Some(other) = assays
-        .iter()
-        .find(|a| a.element != first.element || a.lot != first.lot)
-    {
-        return Err(DomainError::Inconsistent(format!(
-            "cannot combine an assay of {} in lot {} with one of {} in lot {}",
-            first.element.symbol(),
-            first.lot,
-            other.element.symbol(),
-            other.lot
-        )));
-    }
-    let (mut sw, mut swx) = (0.0, 0.0);
+    let weight = |a: &Assay| 1.0 / (a.sigma * a.sigma);
+    let (mut sw, mut swx) = (weight(first), weight(first) * first.fraction.value());
     for a in assays {
-        let w = 1.0 / (a.sigma * a.sigma);
+        if a.element != first.element || a.lot != first.lot {
+            return Err(DomainError::Inconsistent(format!(
+                "cannot combine an assay of {} in lot {} with one of {} in lot {}",
+                first.element.symbol(),
+                first.lot,
+                a.element.symbol(),
+                a.lot
+            )));
+        }
+        let w = weight(a);
         sw += w;
         swx += w * a.fraction.value();
     }

@@ -23,7 +23,7 @@ use remine_balance::LinearSystem;
 use remine_domain::Element;
 use remine_mes::{BalanceRecords, reconcile_records};
 use remine_synth::{PlantYear, SynthConfig, generate};
-use remine_testkit::bench::peak_rss_mb;
+use remine_testkit::bench::{peak_rss_mb, rss_mb};
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -131,6 +131,9 @@ fn main() {
         system.rows.len(),
         system.readings.len()
     );
+    // Before any run: the records, the anchor's system and what the
+    // allocator kept of the generator's year.
+    let before = rss_mb();
     let mut times = Vec::new();
     let mut anchor = Vec::new();
     let mut last = None;
@@ -148,7 +151,7 @@ fn main() {
     let (median, anchor_median) = (times[times.len() / 2], anchor[anchor.len() / 2]);
     println!(
         "reconciliation: median {median:.2} s of {} runs (runs {:?}); anchor median {anchor_median:.3} s \
-         (runs {:?}); ratio {:.1}; peak memory {:.0} MB ({})",
+         (runs {:?}); ratio {:.1}; peak memory {:.0} MB ({}), {before:.0} MB of it resident before the first run",
         times.len(),
         times
             .iter()

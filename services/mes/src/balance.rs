@@ -12,6 +12,12 @@
 //!   products and lots still in stock). A lot consumed by several nodes, or
 //!   only in part, passes a split node: its portions are weighed charges
 //!   and carry the lot's assay;
+//! - input units that one step takes whole and that were weighed on the
+//!   same scale (or declared) are one stream ("N units from U-.. (scale) >
+//!   node"), their booked contents blended under each unit's content
+//!   factor: the step's balances see them only through their sums, so the
+//!   reconciliation is that of the units apart (exactly for units of one
+//!   composition; `UnitGroup`);
 //! - a stream's mass is its recorded weighing (dry mass and uncertainty),
 //!   else the lot's mass with the uncertainty of how it was known;
 //! - an element's fraction is the lots' assays combined by inverse
@@ -43,9 +49,10 @@ use remine_balance::{
 };
 use remine_domain::ports::Store;
 use remine_domain::{
-    Chemistry, ContentSource, Element, GenealogyEdge, Kilograms, Lot, LotId, LotKind, MassMethod,
-    MeasuredMass, combine_assays,
+    Chemistry, ContentSource, Element, ElementMasses, GenealogyEdge, Kilograms, Lot, LotId,
+    LotKind, MassMethod, MeasuredMass, combine_assays,
 };
+use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -123,7 +130,7 @@ pub struct SuspectInstrument {
 /// reconciliation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeClosure {
-    pub node: String,
+    pub node: Arc<str>,
     /// "total" or an element symbol.
     pub quantity: String,
     /// The measured balance, `None` where an unmeasured value keeps it open.
@@ -166,6 +173,8 @@ struct Layout {
     products: Vec<(String, Element)>,
     recorded_in: BTreeMap<Element, f64>,
     recorded_out: BTreeMap<Element, f64>,
+    /// Where asked for: each unit group's stream and its members.
+    groups: Vec<GroupMembers>,
 }
 
 impl PlantBalance {
@@ -182,6 +191,28 @@ impl PlantBalance {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<PeriodBalance, MesError> {
+        let records = self.records(from, to).await?;
+        reconcile_records(from, to, &records)
+    }
+
+    /// [`PlantBalance::period`] and every lot's reconciled element masses
+    /// ([`reconcile_records_with_contents`]), for traces on reconciled values.
+    #[tracing::instrument(skip(self))]
+    pub async fn period_with_contents(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<(PeriodBalance, ReconciledContents), MesError> {
+        let records = self.records(from, to).await?;
+        reconcile_records_with_contents(from, to, &records)
+    }
+
+    /// What the store records of the lots made in `[from, to)`.
+    async fn records(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<BalanceRecords, MesError> {
         if to <= from {
             return Err(period_err(from, to));
         }
@@ -218,14 +249,13 @@ impl PlantBalance {
                 assays.insert(l.id().clone(), a);
             }
         }
-        let records = BalanceRecords {
+        Ok(BalanceRecords {
             lots,
             edges,
             weighings,
             assays,
             chemistries,
-        };
-        reconcile_records(from, to, &records)
+        })
     }
 }
 
@@ -258,10 +288,30 @@ pub fn reconcile_records(
     to: DateTime<Utc>,
     records: &BalanceRecords,
 ) -> Result<PeriodBalance, MesError> {
+    Ok(reconcile_laid_out(from, to, records, false)?.0)
+}
+
+/// [`reconcile_records`], and every lot's reconciled element masses
+/// ([`ReconciledContents`]), for traces on reconciled values.
+pub fn reconcile_records_with_contents(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    records: &BalanceRecords,
+) -> Result<(PeriodBalance, ReconciledContents), MesError> {
+    let (balance, contents) = reconcile_laid_out(from, to, records, true)?;
+    Ok((balance, contents.unwrap_or_default()))
+}
+
+fn reconcile_laid_out(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    records: &BalanceRecords,
+    with_contents: bool,
+) -> Result<(PeriodBalance, Option<ReconciledContents>), MesError> {
     if to <= from {
         return Err(period_err(from, to));
     }
-    let mut layout = layout(records)?;
+    let mut layout = layout(records, with_contents)?;
     // The builder's specs are spent once the network is built: dropped
     // before the reconciliation, whose working memory peaks after them.
     let network = std::mem::take(&mut layout.builder)
@@ -273,14 +323,127 @@ pub fn reconcile_records(
         )),
         other => MesError::Internal(format!("reconciliation: {other}")),
     })?;
-    Ok(summarise(from, to, &layout, &network, &r))
+    let contents = with_contents.then(|| contents(records, &layout, &r));
+    Ok((summarise(from, to, &layout, &network, r), contents))
+}
+
+/// Every lot's reconciled element masses over a period: a lot balanced as
+/// its own stream has its stream's reconciled flows; a unit balanced in a
+/// group ([`UnitGroup`]) has its booked content plus its share of the
+/// group's adjustment (the part from the content factor and the group's
+/// mass in proportion to its booked content, the part from the units' own
+/// content errors in proportion to its own variance), so a group's units
+/// sum to the group's reconciled flow. Elements not balanced, lots outside
+/// the balance and values the balance cannot determine keep their
+/// recorded masses.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReconciledContents {
+    by_lot: FxHashMap<LotId, [Option<f64>; BALANCED_ELEMENTS.len()]>,
+}
+
+impl ReconciledContents {
+    /// The element masses of `lot` on reconciled values.
+    pub fn content(&self, lot: &Lot) -> ElementMasses {
+        let Some(reconciled) = self.by_lot.get(lot.id()) else {
+            return lot.elements().clone();
+        };
+        let recorded = lot
+            .elements()
+            .iter()
+            .filter(|(el, _)| !BALANCED_ELEMENTS.contains(el));
+        let balanced = BALANCED_ELEMENTS
+            .into_iter()
+            .zip(reconciled)
+            .map(|(el, kg)| {
+                (
+                    el,
+                    kg.map_or(lot.elements().get(el), kilograms_at_least_zero),
+                )
+            });
+        recorded
+            .chain(balanced)
+            .filter(|(el, kg)| kg.kg() > 0.0 || lot.elements().contains(*el))
+            .collect()
+    }
+
+    /// How many lots have reconciled element masses.
+    pub fn len(&self) -> usize {
+        self.by_lot.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_lot.is_empty()
+    }
+}
+
+fn kilograms_at_least_zero(kg: f64) -> Kilograms {
+    Kilograms::new(kg.max(0.0)).unwrap_or(Kilograms::ZERO)
+}
+
+fn contents(
+    records: &BalanceRecords,
+    layout: &Layout,
+    r: &Reconciliation<'_>,
+) -> ReconciledContents {
+    let mut by_lot = FxHashMap::default();
+    let mut grouped = vec![false; records.lots.len()];
+    for group in &layout.groups {
+        for m in &group.members {
+            grouped[m.lot] = true;
+        }
+        let name = group.stream.as_str();
+        let Some(mass) = r.stream_mass(name).and_then(|v| v.estimate) else {
+            continue;
+        };
+        let booked_mass: f64 = group.members.iter().map(|m| m.kg).sum();
+        let scale = mass / booked_mass.max(f64::MIN_POSITIVE);
+        let mut shares = vec![[None; BALANCED_ELEMENTS.len()]; group.members.len()];
+        for (k, el) in BALANCED_ELEMENTS.into_iter().enumerate() {
+            // flow = mass * (sum of booked part * factor + own error): each
+            // unit gets its booked flow times its factor, scaled to the
+            // group's reconciled mass, and of the own error's flow the
+            // share of its own variance.
+            let Some((parts, own)) = r.factors(name, el) else {
+                continue;
+            };
+            let Some(own) = own.estimate.map(|e| mass * e) else {
+                continue;
+            };
+            let Some(factors) = parts
+                .iter()
+                .map(|(_, f)| f.estimate)
+                .collect::<Option<Vec<f64>>>()
+            else {
+                continue;
+            };
+            let own_variance: f64 = group.members.iter().map(|m| m.own_variance[k]).sum();
+            for (share, m) in shares.iter_mut().zip(&group.members) {
+                let factor = group.parts[m.source][k].and_then(|p| factors.get(p).copied());
+                let mut kg = factor.map_or(0.0, |f| scale * f * m.booked_kg(k));
+                if own_variance > 0.0 {
+                    kg += own * m.own_variance[k] / own_variance;
+                }
+                share[k] = Some(kg);
+            }
+        }
+        for (share, m) in shares.into_iter().zip(&group.members) {
+            by_lot.insert(records.lots[m.lot].id().clone(), share);
+        }
+    }
+    for (l, _) in records.lots.iter().zip(&grouped).filter(|(_, g)| !**g) {
+        let flows = BALANCED_ELEMENTS.map(|el| r.element_flow(l.id().as_str(), el));
+        if flows.iter().any(Option::is_some) {
+            by_lot.insert(l.id().clone(), flows);
+        }
+    }
+    ReconciledContents { by_lot }
 }
 
 fn reading_err(e: remine_balance::BalanceError) -> MesError {
     MesError::Internal(format!("balance reading: {e}"))
 }
 
-fn layout(records: &BalanceRecords) -> Result<Layout, MesError> {
+fn layout(records: &BalanceRecords, keep_members: bool) -> Result<Layout, MesError> {
     let BalanceRecords {
         lots,
         edges,
@@ -288,11 +451,35 @@ fn layout(records: &BalanceRecords) -> Result<Layout, MesError> {
         assays,
         chemistries,
     } = records;
-    let by_id: HashMap<&LotId, &Lot> = lots.iter().map(|l| (l.id(), l)).collect();
-    // Inputs of each lot made in the period.
-    let mut inputs_of: BTreeMap<&LotId, BTreeSet<&LotId>> = BTreeMap::new();
+    // Every lot the records name, by index: the period's lots first, then
+    // lots from before the period that its edges name.
+    let mut ids: Vec<&LotId> = lots.iter().map(Lot::id).collect();
+    let mut index: FxHashMap<&LotId, usize> = FxHashMap::default();
+    index.reserve(lots.len());
+    for (i, l) in lots.iter().enumerate() {
+        index.insert(l.id(), i);
+    }
+    let mut ends: Vec<(usize, usize)> = Vec::with_capacity(edges.len());
     for e in edges {
-        inputs_of.entry(&e.to).or_default().insert(&e.from);
+        let mut index_of = |id| match index.get(id) {
+            Some(&i) => i,
+            None => {
+                ids.push(id);
+                index.insert(id, ids.len() - 1);
+                ids.len() - 1
+            }
+        };
+        ends.push((index_of(&e.from), index_of(&e.to)));
+    }
+    let lot_at = |i: usize| index.get(ids[i]).and_then(|&k| lots.get(k));
+    // Inputs of each lot made in the period.
+    let mut inputs_of: Vec<Vec<usize>> = vec![Vec::new(); ids.len()];
+    for &(from, to) in &ends {
+        inputs_of[to].push(from);
+    }
+    for ins in &mut inputs_of {
+        ins.sort_unstable();
+        ins.dedup();
     }
     // A production step per distinct input set. A lot that several steps
     // take from is either split into portions of one material (the steps
@@ -300,28 +487,30 @@ fn layout(records: &BalanceRecords) -> Result<Layout, MesError> {
     // lot) or separated into different materials (a shredder's black mass
     // and side fractions, a leach's solution and residue): separating
     // steps are one process node.
-    let mut step_of_key: BTreeMap<Vec<&LotId>, usize> = BTreeMap::new();
-    let mut step_outputs: Vec<Vec<&LotId>> = Vec::new();
-    for (out, ins) in &inputs_of {
-        let key: Vec<&LotId> = ins.iter().copied().collect();
-        let step = *step_of_key.entry(key).or_insert_with(|| {
+    let mut step_of_key: FxHashMap<&[usize], usize> = FxHashMap::default();
+    let mut step_outputs: Vec<Vec<usize>> = Vec::new();
+    for (out, ins) in inputs_of.iter().enumerate() {
+        if ins.is_empty() {
+            continue;
+        }
+        let step = *step_of_key.entry(ins.as_slice()).or_insert_with(|| {
             step_outputs.push(Vec::new());
             step_outputs.len() - 1
         });
-        step_outputs[step].push(*out);
+        step_outputs[step].push(out);
     }
-    let kinds_of = |step: usize| -> BTreeSet<String> {
-        step_outputs[step]
-            .iter()
-            .filter_map(|o| by_id.get(o))
-            .map(|l| kind_class(l.kind()))
-            .collect()
-    };
-    let step_kinds: Vec<BTreeSet<String>> = (0..step_outputs.len()).map(kinds_of).collect();
-    let mut steps_taking: HashMap<&LotId, BTreeSet<usize>> = HashMap::new();
+    let step_kinds: Vec<u16> = step_outputs
+        .iter()
+        .map(|outs| {
+            outs.iter()
+                .filter_map(|&o| lot_at(o))
+                .fold(0, |m, l| m | 1 << kind_class(l.kind()))
+        })
+        .collect();
+    let mut steps_taking: Vec<Vec<usize>> = vec![Vec::new(); ids.len()];
     for (key, &step) in &step_of_key {
-        for input in key {
-            steps_taking.entry(*input).or_default().insert(step);
+        for &input in *key {
+            steps_taking[input].push(step);
         }
     }
     let mut parent: Vec<usize> = (0..step_outputs.len()).collect();
@@ -332,78 +521,82 @@ fn layout(records: &BalanceRecords) -> Result<Layout, MesError> {
         }
         a
     }
-    for steps in steps_taking.values() {
-        let first = steps.iter().next().copied();
-        let separated = steps
-            .iter()
-            .any(|&s| first.is_some_and(|f| step_kinds[s] != step_kinds[f]));
-        if let (true, Some(f)) = (separated, first) {
+    for steps in &steps_taking {
+        let Some(&first) = steps.first() else {
+            continue;
+        };
+        if steps.iter().any(|&s| step_kinds[s] != step_kinds[first]) {
             for &s in steps {
-                let (a, b) = (root(&mut parent, f), root(&mut parent, s));
+                let (a, b) = (root(&mut parent, first), root(&mut parent, s));
                 if a != b {
                     parent[a] = b;
                 }
             }
         }
     }
-    // A node per group of steps; its name from its first output. Nodes that
+    // A node per group of steps, named from its first output. Nodes that
     // make products or solutions balance elements only: reagents bring the
     // sulphate, carbonate and water nobody weighs in.
-    let mut node_name: BTreeMap<usize, String> = BTreeMap::new();
-    let mut elements_only: BTreeSet<usize> = BTreeSet::new();
+    let mut first_out: FxHashMap<usize, &LotId> = FxHashMap::default();
+    let mut elements_only: FxHashMap<usize, bool> = FxHashMap::default();
     for (step, outs) in step_outputs.iter().enumerate() {
         let group = root(&mut parent, step);
-        if let Some(first) = outs.iter().min() {
-            let candidate = format!("make {first}");
-            match node_name.get_mut(&group) {
-                Some(name) if candidate < *name => *name = candidate,
-                Some(_) => {}
-                None => {
-                    node_name.insert(group, candidate);
-                }
+        for &o in outs {
+            let first = first_out.entry(group).or_insert(ids[o]);
+            if ids[o] < *first {
+                *first = ids[o];
             }
         }
-        if outs
+        let makes_product = outs
             .iter()
-            .filter_map(|o| by_id.get(o))
-            .any(|l| matches!(l.kind(), LotKind::Product(_) | LotKind::Solution))
-        {
-            elements_only.insert(group);
-        }
+            .filter_map(|&o| lot_at(o))
+            .any(|l| matches!(l.kind(), LotKind::Product(_) | LotKind::Solution));
+        *elements_only.entry(group).or_default() |= makes_product;
     }
     // Nodes by rank of name, so that a lot's uses below run in name order.
-    let mut names: Vec<&str> = node_name.values().map(String::as_str).collect();
-    names.sort_unstable();
-    let rank_of = |name: &str| names.binary_search(&name).ok();
-    let mut node_of_lot: HashMap<&LotId, usize> = HashMap::new();
+    let mut groups_by_name: Vec<(String, usize)> = first_out
+        .iter()
+        .map(|(&group, first)| (format!("make {first}"), group))
+        .collect();
+    groups_by_name.sort_unstable();
+    let rank_of_group: FxHashMap<usize, usize> = groups_by_name
+        .iter()
+        .enumerate()
+        .map(|(rank, &(_, group))| (group, rank))
+        .collect();
+    let names: Vec<&str> = groups_by_name.iter().map(|(n, _)| n.as_str()).collect();
+    let mut node_of: Vec<Option<usize>> = vec![None; ids.len()];
     for (step, outs) in step_outputs.iter().enumerate() {
-        let group = root(&mut parent, step);
-        if let Some(rank) = node_name.get(&group).and_then(|n| rank_of(n)) {
-            for o in outs {
-                node_of_lot.insert(*o, rank);
-            }
+        let rank = rank_of_group.get(&root(&mut parent, step)).copied();
+        for &o in outs {
+            node_of[o] = rank;
         }
     }
     let mut builder = NetworkBuilder::new();
-    for (group, name) in &node_name {
-        let b = if elements_only.contains(group) {
+    for (name, group) in &groups_by_name {
+        let b = if elements_only.get(group).copied().unwrap_or(false) {
             Balances::elements_only(&BALANCED_ELEMENTS)
         } else {
             Balances::total_and(&BALANCED_ELEMENTS)
         };
         builder.node(name, b);
     }
-    // What each lot gives to each consuming node (by rank of name).
-    let mut consumed: HashMap<&LotId, BTreeMap<usize, f64>> = HashMap::new();
-    for e in edges {
-        let Some(&node) = node_of_lot.get(&e.to) else {
-            continue;
-        };
-        *consumed
-            .entry(&e.from)
-            .or_default()
-            .entry(node)
-            .or_insert(0.0) += e.mass.kg();
+    // What each lot gives to each consuming node, by rank of name.
+    let mut consumed: Vec<Vec<(usize, f64)>> = vec![Vec::new(); ids.len()];
+    for (e, &(from, to)) in edges.iter().zip(&ends) {
+        if let Some(node) = node_of[to] {
+            consumed[from].push((node, e.mass.kg()));
+        }
+    }
+    for uses in &mut consumed {
+        uses.sort_by_key(|&(node, _)| node);
+        uses.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 += later.1;
+            }
+            same
+        });
     }
 
     let mut out = Layout {
@@ -412,50 +605,44 @@ fn layout(records: &BalanceRecords) -> Result<Layout, MesError> {
         products: Vec::new(),
         recorded_in: BTreeMap::new(),
         recorded_out: BTreeMap::new(),
+        groups: Vec::new(),
     };
-    let mut factors: BTreeSet<String> = BTreeSet::new();
-    let mut factor_names = FactorNames::default();
+    let mut factors = Factors::default();
+    let mut groups: FxHashMap<GroupKey<'_>, UnitGroup> = FxHashMap::default();
     // Lots from before the period that feed it enter from outside, by
-    // their edge masses.
-    let mut entered = BTreeSet::new();
-    for e in edges {
-        if by_id.contains_key(&e.from) {
-            continue;
-        }
-        let Some(node) = node_of_lot.get(&e.to).map(|&r| names[r]) else {
-            continue;
-        };
-        let name = format!("{} > {node}", e.from);
-        if !entered.insert(name.clone()) {
-            continue;
-        }
-        let r = Reading::kg_relative(
-            e.mass.kg(),
-            MassMethod::BeltWeigher.typical_relative_sigma(),
-            "charge weigher",
-        )
-        .map_err(reading_err)?;
-        out.builder
-            .stream(&name, Endpoint::Environment, Endpoint::node(node), Some(r));
-        for el in BALANCED_ELEMENTS {
-            out.builder.assay(&name, el, BAssay::Unmeasured);
+    // their edge masses into each node.
+    for (from, uses) in consumed.iter().enumerate().skip(lots.len()) {
+        for &(rank, kg) in uses {
+            let node = names[rank];
+            let r = Reading::kg_relative(
+                kg,
+                MassMethod::BeltWeigher.typical_relative_sigma(),
+                "charge weigher",
+            )
+            .map_err(reading_err)?;
+            let unmeasured = BALANCED_ELEMENTS.map(|el| (el, BAssay::Unmeasured));
+            out.builder.stream_with_assays(
+                &format!("{} > {node}", ids[from]),
+                Endpoint::Environment,
+                Endpoint::node(node),
+                Some(r),
+                unmeasured.to_vec(),
+            );
         }
     }
-    for l in lots {
+    for (i, l) in lots.iter().enumerate() {
         let id = l.id();
-        let name = id.to_string();
-        let from = node_of_lot
-            .get(id)
-            .map_or(Endpoint::Environment, |&r| Endpoint::node(names[r]));
-        let no_uses = BTreeMap::new();
-        let uses = consumed.get(id).unwrap_or(&no_uses);
-        let total_used: f64 = uses.values().sum();
+        let from = node_of[i].map_or(Endpoint::Environment, |r| Endpoint::node(names[r]));
+        let uses = &consumed[i];
+        let total_used: f64 = uses.iter().map(|u| u.1).sum();
         let whole =
             uses.len() == 1 && (total_used - l.mass().kg()).abs() <= 1e-6 * l.mass().kg().max(1.0);
-        let mass_reading = match weighings.get(id) {
-            Some(m) => {
-                Reading::<Kilograms>::new(m.dry_mass(), m.instrument()).map_err(reading_err)?
-            }
+        let mass = match weighings.get(id) {
+            Some(m) => MassRead {
+                kg: m.dry_mass().value().kg(),
+                sigma: m.dry_mass().sigma().kg(),
+                instrument: m.instrument(),
+            },
             None => {
                 let (rel, what) = match l.kind() {
                     LotKind::InputUnit => (
@@ -467,51 +654,77 @@ fn layout(records: &BalanceRecords) -> Result<Layout, MesError> {
                         "recorded mass",
                     ),
                 };
-                Reading::kg_relative(l.mass().kg().max(1e-9), rel, what).map_err(reading_err)?
+                let kg = l.mass().kg().max(1e-9);
+                MassRead {
+                    kg,
+                    sigma: kg * rel,
+                    instrument: what,
+                }
             }
         };
+        if let (Endpoint::Environment, true) = (&from, whole)
+            && l.kind() == LotKind::InputUnit
+            && !assays.contains_key(id)
+            && l.content_source() != ContentSource::Assayed
+        {
+            // A unit fed whole to a step joins its batch-mates of the same
+            // content factor and scale (see `UnitGroup`).
+            mass.reading()?;
+            let source = l.content_source();
+            let booked = BALANCED_ELEMENTS.map(|el| {
+                let kg = l.elements().get(el).kg();
+                (kg > 0.0 && l.mass().kg() > 0.0).then(|| (kg / l.mass().kg()).min(1.0))
+            });
+            let chemistry = chemistries.get(id).copied();
+            let key = GroupKey {
+                node: uses[0].0,
+                instrument: mass.instrument,
+            };
+            groups
+                .entry(key)
+                .or_insert_with(|| UnitGroup::new(id, keep_members))
+                .add(i, &mass, chemistry, source, &booked);
+            out.record_input(l);
+            continue;
+        }
+        let name = id.to_string();
+        let mass_reading = mass.reading()?;
         let to = if uses.is_empty() {
             Endpoint::Environment
         } else if whole {
-            Endpoint::node(uses.keys().next().map(|&r| names[r]).unwrap_or_default())
+            Endpoint::node(names[uses[0].0])
         } else {
             let split = format!("split {id}");
             let b = Balances::total_and(&BALANCED_ELEMENTS);
             out.builder.node(&split, b);
-            for (&rank, kg) in uses {
+            let same = BALANCED_ELEMENTS.map(|el| (el, BAssay::SameAs(name.clone())));
+            for &(rank, kg) in uses {
                 let node = names[rank];
-                let portion = format!("{id} > {node}");
                 let r = Reading::kg_relative(
                     kg.max(1e-9),
                     MassMethod::BeltWeigher.typical_relative_sigma(),
                     "charge weigher",
                 )
                 .map_err(reading_err)?;
-                out.builder.stream(
-                    &portion,
+                out.builder.stream_with_assays(
+                    &format!("{id} > {node}"),
                     Endpoint::node(&split),
                     Endpoint::node(node),
                     Some(r),
+                    same.to_vec(),
                 );
-                for el in BALANCED_ELEMENTS {
-                    out.builder
-                        .assay(&portion, el, BAssay::SameAs(name.clone()));
-                }
             }
             let rest = l.mass().kg() - total_used;
             if rest > 1e-6 * l.mass().kg().max(1.0) {
-                let stock = format!("{id} in stock");
-                let rel = mass_reading.sigma().kg() / mass_reading.value().kg().max(1e-9);
+                let rel = mass.sigma / mass.kg.max(1e-9);
                 let r = Reading::kg_relative(rest, rel.max(1e-6), "stock").map_err(reading_err)?;
-                out.builder.stream(
-                    &stock,
+                out.builder.stream_with_assays(
+                    &format!("{id} in stock"),
                     Endpoint::node(&split),
                     Endpoint::Environment,
                     Some(r),
+                    same.to_vec(),
                 );
-                for el in BALANCED_ELEMENTS {
-                    out.builder.assay(&stock, el, BAssay::SameAs(name.clone()));
-                }
             }
             Endpoint::node(&split)
         };
@@ -520,64 +733,341 @@ fn layout(records: &BalanceRecords) -> Result<Layout, MesError> {
             // node balances it.
             continue;
         }
-        out.builder.stream(&name, from, to, Some(mass_reading));
+        let mut stream_assays = Vec::with_capacity(BALANCED_ELEMENTS.len());
         for el in BALANCED_ELEMENTS {
             let assay = stream_assay(
                 l,
                 el,
                 assays.get(id),
                 chemistries.get(id).copied(),
-                &mut factor_names,
+                &mut factors,
+                &mut out.builder,
             )?;
-            if let BAssay::Factored { factor, .. } = &assay
-                && !factors.contains(factor)
-                && factors.insert(factor.clone())
-            {
-                let source = l.content_source();
-                let what = format!("{} content factor", source_label(source));
-                out.builder.factor(factor, source.relative_sigma(), &what);
-            }
-            out.builder.assay(&name, el, assay);
+            stream_assays.push((el, assay));
         }
+        out.builder
+            .stream_with_assays(&name, from, to, Some(mass_reading), stream_assays);
         match l.kind() {
             LotKind::InputUnit => {
-                out.inputs.push(name.clone());
-                for el in BALANCED_ELEMENTS {
-                    *out.recorded_in.entry(el).or_insert(0.0) += l.elements().get(el).kg();
-                }
+                out.record_input(l);
+                out.inputs.push(name);
             }
             // Products and the copper fraction: the lots that recover an
             // element, where the recovery rates count it.
             kind => {
                 if let Some(el) = kind.recovered_element() {
-                    out.products.push((name.clone(), el));
                     *out.recorded_out.entry(el).or_insert(0.0) += l.elements().get(el).kg();
+                    out.products.push((name, el));
                 }
             }
         }
     }
+    let mut groups: Vec<(GroupKey<'_>, UnitGroup)> = groups.into_iter().collect();
+    groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (key, group) in groups {
+        let node = names[key.node];
+        let name = group.stream_name(node);
+        let mut stream_assays = Vec::with_capacity(BALANCED_ELEMENTS.len());
+        for (k, el) in BALANCED_ELEMENTS.into_iter().enumerate() {
+            let assay = group.assay(k, el, &mut factors, &mut out.builder)?;
+            stream_assays.push((el, assay));
+        }
+        out.builder.stream_with_assays(
+            &name,
+            Endpoint::Environment,
+            Endpoint::node(node),
+            Some(group.mass_reading()?),
+            stream_assays,
+        );
+        let parts = group.parts();
+        if let Some(members) = group.members {
+            out.groups.push(GroupMembers {
+                stream: name.clone(),
+                parts,
+                members,
+            });
+        }
+        out.inputs.push(name);
+    }
     Ok(out)
 }
 
-/// A lot kind without its chemistry or product: what a step makes.
-fn kind_class(kind: LotKind) -> String {
-    match kind {
-        LotKind::BlackMass(_) => "black mass".into(),
-        LotKind::Product(_) => "product".into(),
-        LotKind::SideFraction(_) => "side fraction".into(),
-        other => other.code(),
+/// A lot's mass as the balance reads it: its weighing, else its recorded
+/// mass with the uncertainty of how that was known.
+struct MassRead<'a> {
+    kg: f64,
+    sigma: f64,
+    instrument: &'a str,
+}
+
+impl MassRead<'_> {
+    fn reading(&self) -> Result<Reading<Kilograms>, MesError> {
+        Reading::kg(self.kg, self.sigma, self.instrument).map_err(reading_err)
     }
 }
 
-/// The content factors' names, each formatted once ([`factor_name`]).
-#[derive(Default)]
-struct FactorNames(HashMap<(Option<Chemistry>, &'static str, Element), String>);
+/// What units share to be balanced as one stream (see [`UnitGroup`]): the
+/// node (by rank) that takes them and the scale.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct GroupKey<'a> {
+    node: usize,
+    instrument: &'a str,
+}
 
-impl FactorNames {
-    fn get(&mut self, chemistry: Option<Chemistry>, source: ContentSource, el: Element) -> String {
+impl Layout {
+    /// Counts an input unit's booked contents into the recorded input.
+    fn record_input(&mut self, l: &Lot) {
+        for el in BALANCED_ELEMENTS {
+            *self.recorded_in.entry(el).or_insert(0.0) += l.elements().get(el).kg();
+        }
+    }
+}
+
+/// Input units that one step takes whole and that were weighed on the same
+/// scale (or declared), balanced as one stream.
+///
+/// The step's balances see these units only through their sums, so the sum
+/// loses no redundancy: for balances linear in the readings, reconciling
+/// the sum and sharing its adjustment by variance gives each unit what
+/// reconciling it alone would (the same chi-square, the same tests; units
+/// fed together cannot be told apart by any balance). The sum's mass is
+/// the units' masses summed, variances summed. Its fraction of an element
+/// is the mass-weighted booked fraction, each unit's part under its own
+/// content factor (a blend where the units come from several chemistries
+/// or sources), with the variance that makes the booked element flow's own
+/// variance the sum of the units' own (mass and content error). It differs
+/// from the units apart only in the covariance of mass and element flow
+/// where the units differ in composition.
+struct UnitGroup<'a> {
+    /// The first unit's id: a group of one keeps its unit's name.
+    first: &'a LotId,
+    units: usize,
+    instrument: &'a str,
+    kg: f64,
+    kg_variance: f64,
+    /// The content factors' sources, in order of first use, with each
+    /// element's booked flow (sum of mass times fraction) under it.
+    sources: Vec<(
+        Option<Chemistry>,
+        ContentSource,
+        [f64; BALANCED_ELEMENTS.len()],
+    )>,
+    /// Per balanced element, where any unit books it: the variance of the
+    /// booked flow's own part from the masses, and from the content errors.
+    variances: [Option<(f64, f64)>; BALANCED_ELEMENTS.len()],
+    /// The units, where their reconciled contents are asked for.
+    members: Option<Vec<Member>>,
+}
+
+/// A [`UnitGroup`]'s stream and units, to share its reconciled flows back.
+struct GroupMembers {
+    stream: String,
+    /// Per content source of the group, per balanced element: which part
+    /// of the stream's factored content it is (see [`UnitGroup::parts`]).
+    parts: Vec<[Option<usize>; BALANCED_ELEMENTS.len()]>,
+    members: Vec<Member>,
+}
+
+/// A unit of a [`UnitGroup`], to share the group's reconciled flows back.
+#[derive(Debug, Clone)]
+struct Member {
+    /// Index in the records' lots.
+    lot: usize,
+    kg: f64,
+    /// Its content factors' index in the group's `sources`.
+    source: usize,
+    /// Booked fraction of each balanced element.
+    booked: [Option<f64>; BALANCED_ELEMENTS.len()],
+    /// The variance of each element flow's own part (mass and content).
+    own_variance: [f64; BALANCED_ELEMENTS.len()],
+}
+
+impl Member {
+    fn booked_kg(&self, k: usize) -> f64 {
+        self.booked[k].map_or(0.0, |x| self.kg * x)
+    }
+}
+
+impl<'a> UnitGroup<'a> {
+    fn new(first: &'a LotId, keep_members: bool) -> Self {
+        UnitGroup {
+            first,
+            units: 0,
+            instrument: "",
+            kg: 0.0,
+            kg_variance: 0.0,
+            sources: Vec::new(),
+            variances: [None; BALANCED_ELEMENTS.len()],
+            members: keep_members.then(Vec::new),
+        }
+    }
+
+    /// Adds the unit at `lot` (its index in the records), booked from
+    /// `source` for `chemistry`.
+    fn add(
+        &mut self,
+        lot: usize,
+        mass: &MassRead<'a>,
+        chemistry: Option<Chemistry>,
+        source: ContentSource,
+        booked: &[Option<f64>; BALANCED_ELEMENTS.len()],
+    ) {
+        let (m, sm) = (mass.kg, mass.sigma);
+        let own = own_content_sigma(source);
+        self.instrument = mass.instrument;
+        self.units += 1;
+        self.kg += m;
+        self.kg_variance += sm * sm;
+        let at = match self
+            .sources
+            .iter()
+            .position(|(c, s, _)| (*c, *s) == (chemistry, source))
+        {
+            Some(at) => at,
+            None => {
+                self.sources
+                    .push((chemistry, source, [0.0; BALANCED_ELEMENTS.len()]));
+                self.sources.len() - 1
+            }
+        };
+        let mass_part = booked.map(|x| x.map_or(0.0, |x| (x * sm).powi(2)));
+        let content_part = booked.map(|x| x.map_or(0.0, |x| (m * own * x).powi(2)));
+        for k in 0..BALANCED_ELEMENTS.len() {
+            if let Some(x) = booked[k] {
+                self.sources[at].2[k] += m * x;
+                let (vm, vc) = self.variances[k].get_or_insert((0.0, 0.0));
+                *vm += mass_part[k];
+                *vc += content_part[k];
+            }
+        }
+        if let Some(members) = &mut self.members {
+            members.push(Member {
+                lot,
+                kg: m,
+                source: at,
+                booked: *booked,
+                own_variance: std::array::from_fn(|k| mass_part[k] + content_part[k]),
+            });
+        }
+    }
+
+    /// Per source, per element: its index among the parts of the
+    /// element's factored content ([`UnitGroup::assay`] lists the sources
+    /// that book the element, in order).
+    fn parts(&self) -> Vec<[Option<usize>; BALANCED_ELEMENTS.len()]> {
+        let mut next = [0; BALANCED_ELEMENTS.len()];
+        self.sources
+            .iter()
+            .map(|(_, _, flows)| {
+                std::array::from_fn(|k| {
+                    (flows[k] > 0.0).then(|| {
+                        next[k] += 1;
+                        next[k] - 1
+                    })
+                })
+            })
+            .collect()
+    }
+
+    fn stream_name(&self, node: &str) -> String {
+        if self.units == 1 {
+            return self.first.to_string();
+        }
+        format!(
+            "{} units from {} ({}) > {node}",
+            self.units, self.first, self.instrument
+        )
+    }
+
+    fn mass_reading(&self) -> Result<Reading<Kilograms>, MesError> {
+        Reading::kg(self.kg, self.kg_variance.sqrt(), self.instrument).map_err(reading_err)
+    }
+
+    /// What is known of balanced element `k` (`el`): free where no unit
+    /// books it, else the booked fraction under the units' content
+    /// factors, with the own error's sigma.
+    fn assay(
+        &self,
+        k: usize,
+        el: Element,
+        factors: &mut Factors,
+        builder: &mut NetworkBuilder,
+    ) -> Result<BAssay, MesError> {
+        let Some((mass_part, content_part)) = self.variances[k] else {
+            return Ok(BAssay::Free);
+        };
+        let flow: f64 = self.sources.iter().map(|(_, _, f)| f[k]).sum();
+        let x = (flow / self.kg.max(1e-9)).min(1.0);
+        // What the mass reading already carries of the flow's variance is
+        // not counted twice; the units' own content errors stay at least.
+        let kg2 = self.kg * self.kg;
+        let variance =
+            ((mass_part + content_part - x * x * self.kg_variance) / kg2).max(content_part / kg2);
+        let booked: Vec<(f64, ContentSource, Option<Chemistry>)> = self
+            .sources
+            .iter()
+            .filter(|(_, _, f)| f[k] > 0.0)
+            .map(|(c, s, f)| (f[k] / flow.max(f64::MIN_POSITIVE), *s, *c))
+            .collect();
+        let label = match booked.as_slice() {
+            [(_, s, _), rest @ ..] if rest.iter().all(|(_, r, _)| r == s) => source_label(*s),
+            _ => "booked content",
+        };
+        let fraction = Reading::fraction(x, variance.sqrt(), label).map_err(reading_err)?;
+        let mut parts: Vec<(f64, Arc<str>)> = booked
+            .into_iter()
+            .map(|(share, s, c)| (share, factors.get(builder, c, s, el)))
+            .collect();
+        Ok(match parts.len() {
+            1 => BAssay::Factored {
+                fraction,
+                factor: parts.remove(0).1,
+            },
+            _ => BAssay::Blended {
+                fraction,
+                factors: parts,
+            },
+        })
+    }
+}
+
+/// A lot kind without its chemistry or product: what a step makes, as a
+/// bit position of a step's set of kinds.
+fn kind_class(kind: LotKind) -> u16 {
+    match kind {
+        LotKind::InputUnit => 0,
+        LotKind::DischargeBatch => 1,
+        LotKind::BlackMass(_) => 2,
+        LotKind::SideFraction(_) => 3,
+        LotKind::LeachBatch => 4,
+        LotKind::Solution => 5,
+        LotKind::Product(_) => 6,
+        LotKind::Residue => 7,
+        LotKind::Loss => 8,
+    }
+}
+
+/// The content factors, each named once ([`factor_name`]) and declared
+/// to the network where first used.
+#[derive(Default)]
+struct Factors(FxHashMap<(Option<Chemistry>, &'static str, Element), Arc<str>>);
+
+impl Factors {
+    fn get(
+        &mut self,
+        builder: &mut NetworkBuilder,
+        chemistry: Option<Chemistry>,
+        source: ContentSource,
+        el: Element,
+    ) -> Arc<str> {
         self.0
             .entry((chemistry, source_label(source), el))
-            .or_insert_with(|| factor_name(chemistry, source, el))
+            .or_insert_with(|| {
+                let name: Arc<str> = factor_name(chemistry, source, el).into();
+                let what = format!("{} content factor", source_label(source));
+                builder.factor(&name, source.relative_sigma(), &what);
+                name
+            })
             .clone()
     }
 }
@@ -587,13 +1077,12 @@ fn stream_assay(
     el: Element,
     assays: Option<&Vec<remine_domain::Assay>>,
     chemistry: Option<Chemistry>,
-    factor_names: &mut FactorNames,
+    factors: &mut Factors,
+    builder: &mut NetworkBuilder,
 ) -> Result<BAssay, MesError> {
-    let of_el: Vec<remine_domain::Assay> = assays
-        .map(|v| v.iter().filter(|a| a.element() == el).cloned().collect())
-        .unwrap_or_default();
-    if let Some(c) = combine_assays(&of_el)? {
-        let lab = of_el.first().map_or("lab", |a| a.lab());
+    let of_el = || assays.into_iter().flatten().filter(|a| a.element() == el);
+    if let Some(c) = combine_assays(of_el())? {
+        let lab = of_el().next().map_or("lab", |a| a.lab());
         let r = Reading::fraction(
             c.value().value(),
             c.sigma().value(),
@@ -618,7 +1107,7 @@ fn stream_assay(
         } else {
             BAssay::Factored {
                 fraction: r,
-                factor: factor_names.get(chemistry, source, el),
+                factor: factors.get(builder, chemistry, source, el),
             }
         });
     }
@@ -629,13 +1118,13 @@ fn stream_assay(
 }
 
 /// A stream's reconciled element flow, the variance of its own part and,
-/// for a factored content, the factor (name, reconciled sigma, the booked
+/// for a factored content, each factor (name, reconciled sigma, the booked
 /// element mass it multiplies): that part of the variance is shared by all
 /// the factor's streams, so it is summed before it is squared.
 struct FlowPart<'r> {
     flow: f64,
     own_variance: f64,
-    shared: Option<(&'r remine_balance::Variable, f64, f64)>,
+    shared: Vec<(&'r remine_balance::Variable, f64, f64)>,
 }
 
 fn summarise(
@@ -643,36 +1132,39 @@ fn summarise(
     to: DateTime<Utc>,
     layout: &Layout,
     network: &remine_balance::Network,
-    r: &Reconciliation<'_>,
+    mut r: Reconciliation<'_>,
 ) -> PeriodBalance {
     let flow_sigma = |stream: &str, el: Element| -> Option<FlowPart> {
         let m = r.stream_mass(stream)?;
         let flow = r.element_flow(stream, el)?;
         let (mv, ms) = (m.estimate?, m.sigma.unwrap_or(0.0));
         let xv = r.fraction(stream, el)?;
-        if let Some((base, factor, own)) = r.factored(stream, el) {
+        if let Some((parts, own)) = r.factors(stream, el) {
             let os = own.sigma.unwrap_or(0.0);
             return Some(FlowPart {
                 flow,
                 own_variance: (xv * ms).powi(2) + (mv * os).powi(2),
-                shared: Some((&factor.variable, factor.sigma.unwrap_or(0.0), mv * base)),
+                shared: parts
+                    .into_iter()
+                    .map(|(base, f)| (&f.variable, f.sigma.unwrap_or(0.0), mv * base))
+                    .collect(),
             });
         }
         let xs = r.assay(stream, el).and_then(|x| x.sigma).unwrap_or(0.0);
         Some(FlowPart {
             flow,
             own_variance: (xv * ms).powi(2) + (mv * xs).powi(2),
-            shared: None,
+            shared: Vec::new(),
         })
     };
     let total = |parts: Vec<FlowPart>| -> (f64, f64) {
         let mut value = 0.0;
         let mut var = 0.0;
-        let mut shared: HashMap<&remine_balance::Variable, (f64, f64)> = HashMap::new();
+        let mut shared: FxHashMap<&remine_balance::Variable, (f64, f64)> = FxHashMap::default();
         for p in parts {
             value += p.flow;
             var += p.own_variance;
-            if let Some((factor, sigma, booked)) = p.shared {
+            for (factor, sigma, booked) in p.shared {
                 shared.entry(factor).or_insert((sigma, 0.0)).1 += booked;
             }
         }
@@ -756,15 +1248,15 @@ fn summarise(
             .collect(),
         converged: r.converged,
         iterations: r.iterations,
-        closures: r
-            .balances
-            .iter()
+        // Moved out of the reconciliation, which is spent here.
+        closures: std::mem::take(&mut r.balances)
+            .into_iter()
             .map(|b| NodeClosure {
-                node: b.measured.node.clone(),
                 quantity: b.measured.quantity.to_string(),
-                measured: b.measured.closure.clone(),
-                reconciled: b.reconciled.closure.clone(),
                 unknown: b.measured.unknown.iter().map(ToString::to_string).collect(),
+                node: b.measured.node,
+                measured: b.measured.closure,
+                reconciled: b.reconciled.closure,
             })
             .collect(),
     }

@@ -57,7 +57,8 @@ pub use accounting::{Accounting, CombinedAssay, LotAccounting};
 pub use alarms::{AckOutcome, AlarmView, Alarms, HistoryEntry, Shelve, history_csv, status_text};
 pub use balance::{
     BALANCED_ELEMENTS, BalanceRecords, Closure, NodeClosure, PeriodBalance, PlantBalance,
-    RecoveryFigure, SuspectInstrument, SuspectReading, reconcile_records,
+    ReconciledContents, RecoveryFigure, SuspectInstrument, SuspectReading, reconcile_records,
+    reconcile_records_with_contents,
 };
 pub use cohorts::{COHORT_ELEMENTS, CohortRecovery, cohorts, stored_cohorts};
 pub use control::{CommandOutcome, LineControl, StartBatch, UnitRequest, UnitView};

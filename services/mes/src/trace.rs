@@ -8,7 +8,7 @@
 //! values come in. [`TraceCache`] keeps the graph between requests until
 //! the store's genealogy mark moves.
 
-use crate::MesError;
+use crate::{MesError, ReconciledContents};
 use remine_domain::ports::{LotStore, StoreError};
 use remine_domain::{
     BackwardTrace, ElementMasses, ForwardTrace, Lot, LotGraph, LotId, RecallImpact,
@@ -40,6 +40,16 @@ impl Tracer {
         let graph = LotGraph::with_content(&lots, &edges, content)
             .map_err(|e| StoreError::Corrupt(format!("lot_edges: {e}")))?;
         Ok(Tracer { graph })
+    }
+
+    /// The genealogy as stored, with each lot's element masses as a
+    /// period's balance reconciled them (recorded where it did not).
+    #[tracing::instrument(skip_all)]
+    pub async fn load_reconciled(
+        store: &dyn LotStore,
+        contents: &ReconciledContents,
+    ) -> Result<Tracer, MesError> {
+        Tracer::load_with(store, |l| contents.content(l)).await
     }
 
     /// A tracer on a graph built elsewhere.

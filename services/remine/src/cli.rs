@@ -164,6 +164,11 @@ pub struct TraceArgs {
     /// Print JSON (the API's shape) instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Allocate the element masses as the balance of calendar year YEAR
+    /// (UTC) reconciled them, instead of as recorded: the lots made that
+    /// year are reconciled first (seconds for a plant year).
+    #[arg(long, value_name = "YEAR")]
+    pub reconciled: Option<i32>,
     #[command(flatten)]
     pub db: DbArgs,
 }

@@ -42,10 +42,21 @@ pub fn median(mut v: Vec<f64>) -> f64 {
 /// This process's peak resident memory so far in MB (VmHWM of
 /// /proc/self/status); NaN where there is no /proc.
 pub fn peak_rss_mb() -> f64 {
+    status_mb("VmHWM:")
+}
+
+/// This process's resident memory now in MB (VmRSS of /proc/self/status);
+/// NaN where there is no /proc. Memory freed but kept by the allocator
+/// counts.
+pub fn rss_mb() -> f64 {
+    status_mb("VmRSS:")
+}
+
+fn status_mb(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+            s.lines().find(|l| l.starts_with(field)).and_then(|l| {
                 l.split_whitespace()
                     .nth(1)
                     .and_then(|k| k.parse::<f64>().ok())

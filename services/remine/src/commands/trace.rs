@@ -1,22 +1,30 @@
-//! `remine trace LOT [--forward] [--json]`: a lot's genealogy as a table
-//! (lot, kind, passport, country, Ni/Co/Li kg, totals) or as the API's JSON.
+//! `remine trace LOT [--forward] [--json] [--reconciled YEAR]`: a lot's
+//! genealogy as a table (lot, kind, passport, country, Ni/Co/Li kg,
+//! totals) or as the API's JSON, on recorded element masses or on those
+//! the balance of a year reconciled (the basis is said on stderr).
 
 use super::PLANT_DB_FILE;
 use crate::cli::TraceArgs;
 use crate::storage;
+use anyhow::Context;
+use chrono::{TimeZone, Utc};
 use remine_api::{BackwardDto, ForwardDto};
+use remine_domain::ports::Store;
 use remine_domain::{Allocated, BackwardTrace, Element, ElementKg, ForwardTrace, LotId};
-use remine_mes::Tracer;
+use remine_mes::{PlantBalance, Tracer};
+use remine_store::Db;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 const SHOWN: [Element; 3] = [Element::Ni, Element::Co, Element::Li];
 
 pub async fn run(args: &TraceArgs) -> anyhow::Result<ExitCode> {
     let lot = LotId::parse(&args.lot)?;
     let store = storage::open(&args.db, PLANT_DB_FILE).await?;
-    let tracer = Tracer::load(&store).await;
+    let tracer = load(&store, args.reconciled).await;
     store.close().await;
-    let tracer = tracer?;
+    let (tracer, basis) = tracer?;
+    eprintln!("element masses: {basis}");
     let text = if args.forward {
         let t = tracer.forward(&lot)?;
         if args.json {
@@ -34,6 +42,33 @@ pub async fn run(args: &TraceArgs) -> anyhow::Result<ExitCode> {
     };
     super::emit(&text)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The tracer on recorded contents, or on those the balance of `year`
+/// reconciled; and a line saying which.
+async fn load(store: &Db, year: Option<i32>) -> anyhow::Result<(Tracer, String)> {
+    let Some(year) = year else {
+        return Ok((Tracer::load(store).await?, "as recorded".into()));
+    };
+    let start = |y: i32| {
+        Utc.with_ymd_and_hms(y, 1, 1, 0, 0, 0)
+            .single()
+            .with_context(|| format!("--reconciled {year}: not a calendar year"))
+    };
+    let (from, to) = (start(year)?, start(year + 1)?);
+    let shared: Arc<dyn Store> = Arc::new(store.clone());
+    let (balance, contents) = PlantBalance::new(shared)
+        .period_with_contents(from, to)
+        .await?;
+    let tracer = Tracer::load_reconciled(store, &contents).await?;
+    let basis = format!(
+        "reconciled over {year} ({} lots; chi-square {:.1} on {} dof, global test {})",
+        contents.len(),
+        balance.chi_square,
+        balance.dof,
+        if balance.passed { "passed" } else { "failed" }
+    );
+    Ok((tracer, basis))
 }
 
 /// Rows of text cells, the numbers (from column `right_from` on)
