@@ -710,11 +710,7 @@ impl Network {
                 .ok()
                 .map(|i| declared[i].2)
         };
-        let keys: Vec<(usize, Element)> = declared.iter().map(|&(s, e, _)| (s, e)).collect();
-        for &(s, e) in &keys {
-            let Some(assay) = declared_of(s, e) else {
-                continue;
-            };
+        for &(s, e, assay) in &declared {
             match assay {
                 Assay::Measured(r) => {
                     let v = vars.len();
@@ -750,7 +746,9 @@ impl Network {
                 Assay::Blended { fraction, factors } => {
                     let total: f64 = factors.iter().map(|(share, _)| share).sum();
                     if factors.is_empty()
-                        || factors.iter().any(|(share, _)| share.is_nan() || *share < 0.0)
+                        || factors
+                            .iter()
+                            .any(|(share, _)| share.is_nan() || *share < 0.0)
                         || (total - 1.0).abs() > 1e-6
                     {
                         return Err(BalanceError::BadReading {
@@ -826,7 +824,10 @@ impl Network {
                 Assay::SameAs(_) => {}
             }
         }
-        for &(s, e) in &keys {
+        let same_as = declared
+            .iter()
+            .filter(|(_, _, a)| matches!(a, Assay::SameAs(_)));
+        for &(s, e, _) in same_as {
             let mut at = s;
             let mut hops = 0;
             while let Some(Assay::SameAs(other)) = declared_of(at, e) {
@@ -845,7 +846,7 @@ impl Network {
                     });
                 }
                 hops += 1;
-                if hops > keys.len() {
+                if hops > declared.len() {
                     return Err(BalanceError::BadStream {
                         stream: streams[s].name.to_string(),
                         why: format!("its {e} assay refers back to itself through 'same as' links"),
