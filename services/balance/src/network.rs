@@ -421,6 +421,25 @@ pub(crate) struct Var {
     pub kind: VarKind,
 }
 
+impl Var {
+    /// The own error of a stream's factored content of `element`,
+    /// measured as 0 with `sigma`.
+    fn content_error(stream: &Arc<str>, element: Element, sigma: f64, instrument: Arc<str>) -> Var {
+        Var {
+            name: Variable::ContentError {
+                stream: stream.clone(),
+                element,
+            },
+            measured: Some(Measured {
+                value: 0.0,
+                sigma,
+                instrument,
+            }),
+            kind: VarKind::Correction,
+        }
+    }
+}
+
 /// What a variable measures, for starting values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum VarKind {
@@ -769,18 +788,12 @@ impl Network {
                         blends.push((share * fraction.value.value(), f));
                     }
                     let error = vars.len();
-                    vars.push(Var {
-                        name: Variable::ContentError {
-                            stream: streams[s].name.clone(),
-                            element: e,
-                        },
-                        measured: Some(Measured {
-                            value: 0.0,
-                            sigma: fraction.sigma.value(),
-                            instrument: intern(&fraction.instrument),
-                        }),
-                        kind: VarKind::Correction,
-                    });
+                    vars.push(Var::content_error(
+                        &streams[s].name,
+                        e,
+                        fraction.sigma.value(),
+                        intern(&fraction.instrument),
+                    ));
                     let too_many = |_| BalanceError::BadStream {
                         stream: streams[s].name.to_string(),
                         why: "the network holds more blended parts than it can index".into(),
@@ -800,18 +813,12 @@ impl Network {
                         }
                     })?;
                     let error = vars.len();
-                    vars.push(Var {
-                        name: Variable::ContentError {
-                            stream: streams[s].name.clone(),
-                            element: e,
-                        },
-                        measured: Some(Measured {
-                            value: 0.0,
-                            sigma: fraction.sigma.value(),
-                            instrument: intern(&fraction.instrument),
-                        }),
-                        kind: VarKind::Correction,
-                    });
+                    vars.push(Var::content_error(
+                        &streams[s].name,
+                        e,
+                        fraction.sigma.value(),
+                        intern(&fraction.instrument),
+                    ));
                     streams[s].assays.insert(
                         e,
                         StreamAssay::Factored {

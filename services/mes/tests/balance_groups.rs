@@ -12,12 +12,13 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use remine_domain::LotGraph;
 use remine_domain::{
-    Assay, ContentSource, Element, GenealogyEdge, Kilograms, Lot, LotFields, LotId, LotKind,
-    MassFraction, MassMethod, MeasuredMass,
+    Assay, ContentSource, Element, Kilograms, Lot, LotFields, LotId, LotKind, MassFraction,
+    MassMethod, MeasuredMass,
 };
 use remine_mes::{
     BalanceRecords, PeriodBalance, reconcile_records, reconcile_records_with_contents,
 };
+use remine_testkit::lots::edge;
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap()
@@ -48,14 +49,6 @@ fn lot(name: &str, kind: LotKind, mass: f64, els: &[(Element, f64)], minute: i64
         country_of_collection: None,
     })
     .unwrap()
-}
-
-fn edge(from: &str, to: &str, mass: f64) -> GenealogyEdge {
-    GenealogyEdge {
-        from: id(from),
-        to: id(to),
-        mass: kg(mass),
-    }
 }
 
 fn weighing(mass: f64, instrument: &str) -> MeasuredMass {
