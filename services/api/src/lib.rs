@@ -31,8 +31,8 @@
 //! Genealogy traces (`/api/v1/lots/{id}/trace`, `/api/v1/trace/recall`):
 //! backward to the input units and their passports, forward to the lots made
 //! from a lot, and the impact of a recall, with the kg of every element
-//! allocated to each lot, as recorded or (`?basis=reconciled&year=Y`) as
-//! the period's balance reconciled them.
+//! allocated to each lot; a lot's trace also on the element masses a
+//! period's balance reconciled (`?basis=reconciled&year=Y`).
 //!
 //! ```no_run
 //! # async fn f(state: remine_api::AppState) {

@@ -10,7 +10,9 @@
 //! - `?basis=reconciled&year=Y` (or `&from=&to=`, RFC 3339) on either:
 //!   the element masses the balance of that period reconciled, instead of
 //!   the recorded ones (the period is reconciled first: seconds for a
-//!   plant year). Every trace answer says its `basis`;
+//!   plant year; lots outside it keep their recorded masses). Every
+//!   backward and forward trace says its `basis`, and whether the traced
+//!   lot's own masses are reconciled (`lotReconciled`);
 //! - `POST /trace/recall` with `{"lots": ["BM-7", ...]}`: every lot made
 //!   from the suspects, with the part of it attributable to them.
 //!
@@ -285,6 +287,10 @@ async fn trace(
                 from: q.from,
                 to: q.to,
             })?;
+            // An unknown lot is refused before seconds of reconciliation.
+            if s.store.lot(&id).await?.is_none() {
+                return Err(ApiError::NotFound(format!("lot {id}")));
+            }
             let (balance, contents) = PlantBalance::new(s.store.clone())
                 .period_with_contents(from, to)
                 .await?;
@@ -294,6 +300,9 @@ async fn trace(
                 "from": crate::dto::time(from),
                 "to": crate::dto::time(to),
                 "reconciledLots": contents.len(),
+                // The traced lot's own masses: reconciled, or recorded
+                // where the period's balance does not hold the lot.
+                "lotReconciled": contents.holds(&id),
                 "chiSquare": balance.chi_square,
                 "dof": balance.dof,
                 "passed": balance.passed,

@@ -256,6 +256,7 @@ async fn a_trace_on_reconciled_values_allocates_the_years_reconciled_contents() 
     let (s, b) = call(&f, "GET", &uri, None).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["basis"]["kind"], "reconciled", "{b}");
+    assert_eq!(b["basis"]["lotReconciled"], true, "{b}");
     assert!(num(&b["basis"]["reconciledLots"]) >= 7.0, "{b}");
     // Nothing after the packs is assayed: the balance carries L1's inputs'
     // Ni into NI1 instead of the 16.5 kg booked, and the sources sum to it.
@@ -282,6 +283,18 @@ async fn a_reconciled_trace_needs_its_period() {
     check_error(s, &b, StatusCode::BAD_REQUEST, "basis=reconciled");
     let (s, b) = call(&f, "GET", "/api/v1/lots/NI1/trace?basis=guessed", None).await;
     check_error(s, &b, StatusCode::BAD_REQUEST, "guessed");
+    let reversed = "/api/v1/lots/NI1/trace?basis=reconciled\
+        &from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z";
+    let (s, b) = call(&f, "GET", reversed, None).await;
+    check_error(s, &b, StatusCode::BAD_REQUEST, "must end after it starts");
+    let (s, b) = call(
+        &f,
+        "GET",
+        "/api/v1/lots/NOPE-9/trace?basis=reconciled&year=2026",
+        None,
+    )
+    .await;
+    check_error(s, &b, StatusCode::NOT_FOUND, "NOPE-9");
 }
 
 #[tokio::test]

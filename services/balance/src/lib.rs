@@ -119,6 +119,7 @@ pub use network::{
     Assay, Balances, End, Endpoint, Network, NetworkBuilder, Quantity, Reading, Variable,
 };
 pub use reconcile::{
-    ChiSquareTest, Class, ComponentReport, InstrumentTest, LinearSystem, MeasurementResult,
-    Options, ReconciledBalance, Reconciliation, Suspect, VarResult, linear_systems, reconcile,
+    ChiSquareTest, Class, ComponentReport, FactorParts, InstrumentTest, LinearSystem,
+    MeasurementResult, Options, ReconciledBalance, Reconciliation, Suspect, VarResult,
+    linear_systems, reconcile,
 };

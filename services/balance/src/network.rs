@@ -567,7 +567,7 @@ impl Network {
         self.vars.len()
     }
 
-    fn from_specs<'b_>(b: &'b_ NetworkBuilder) -> Result<Network, BalanceError> {
+    fn from_specs<'b>(b: &'b NetworkBuilder) -> Result<Network, BalanceError> {
         let mut node_index: FxHashMap<&str, usize> = FxHashMap::default();
         for (i, n) in b.nodes.iter().enumerate() {
             if n.name.trim().is_empty() {
@@ -585,7 +585,7 @@ impl Network {
         }
         let mut stream_index: FxHashMap<Arc<str>, usize> = FxHashMap::default();
         let mut instruments: FxHashMap<&str, Arc<str>> = FxHashMap::default();
-        let mut intern = |name: &'b_ str| -> Arc<str> {
+        let mut intern = |name: &'b str| -> Arc<str> {
             instruments
                 .entry(name)
                 .or_insert_with(|| Arc::from(name))
@@ -894,7 +894,7 @@ impl Network {
                     ),
                 });
             }
-            let mut var_of = |end: End, r: &'b_ Option<Reading<Kilograms>>| {
+            let mut var_of = |end: End, r: &'b Option<Reading<Kilograms>>| {
                 vars.push(Var {
                     name: Variable::Inventory {
                         node: Arc::from(inv.node.as_str()),

@@ -92,6 +92,10 @@ pub struct VarResult {
     pub class: Class,
 }
 
+/// A factored content's parts, each booked fraction with its content
+/// factor, and the stream's own error ([`Reconciliation::factors`]).
+pub type FactorParts<'r> = (Vec<(f64, &'r VarResult)>, &'r VarResult);
+
 /// A chi-square test of the weighted sum of squared adjustments.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChiSquareTest {
@@ -270,12 +274,7 @@ impl Reconciliation<'_> {
     /// For a stream whose content is factored ([`crate::Assay::Factored`]
     /// or [`crate::Assay::Blended`]): each booked part of the fraction with
     /// its content factor, and the stream's own error.
-    #[allow(clippy::type_complexity)]
-    pub fn factors(
-        &self,
-        stream: &str,
-        element: Element,
-    ) -> Option<(Vec<(f64, &VarResult)>, &VarResult)> {
+    pub fn factors(&self, stream: &str, element: Element) -> Option<FactorParts<'_>> {
         match *self.stream(stream)?.assays.get(&element)? {
             StreamAssay::Factored {
                 base,

@@ -184,7 +184,8 @@ impl PlantBalance {
 
     /// Reconciles the lots made in `[from, to)`: reads them, the edges
     /// into them and their weighings and assays from the store, then
-    /// [`reconcile_records`].
+    /// [`reconcile_records`] on a blocking thread (a plant year is seconds
+    /// of CPU, which must not hold up the async runtime).
     #[tracing::instrument(skip(self))]
     pub async fn period(
         &self,
@@ -192,7 +193,7 @@ impl PlantBalance {
         to: DateTime<Utc>,
     ) -> Result<PeriodBalance, MesError> {
         let records = self.records(from, to).await?;
-        reconcile_records(from, to, &records)
+        blocking(move || reconcile_records(from, to, &records)).await
     }
 
     /// [`PlantBalance::period`] and every lot's reconciled element masses
@@ -204,7 +205,7 @@ impl PlantBalance {
         to: DateTime<Utc>,
     ) -> Result<(PeriodBalance, ReconciledContents), MesError> {
         let records = self.records(from, to).await?;
-        reconcile_records_with_contents(from, to, &records)
+        blocking(move || reconcile_records_with_contents(from, to, &records)).await
     }
 
     /// What the store records of the lots made in `[from, to)`.
@@ -259,10 +260,19 @@ impl PlantBalance {
     }
 }
 
+/// Runs `work` on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, MesError> + Send + 'static,
+) -> Result<T, MesError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| MesError::Internal(format!("the reconciliation's thread: {e}")))?
+}
+
 fn period_err(from: DateTime<Utc>, to: DateTime<Utc>) -> MesError {
-    MesError::NotAllowed(format!(
+    MesError::Invalid(remine_domain::DomainError::Inconsistent(format!(
         "the period must end after it starts ({from} .. {to})"
-    ))
+    )))
 }
 
 /// What the balance of a period is made of, as the store records it: the
@@ -329,11 +339,11 @@ fn reconcile_laid_out(
 
 /// Every lot's reconciled element masses over a period: a lot balanced as
 /// its own stream has its stream's reconciled flows; a unit balanced in a
-/// group ([`UnitGroup`]) has its booked content plus its share of the
-/// group's adjustment (the part from the content factor and the group's
-/// mass in proportion to its booked content, the part from the units' own
-/// content errors in proportion to its own variance), so a group's units
-/// sum to the group's reconciled flow. Elements not balanced, lots outside
+/// group ([`UnitGroup`]) has its mass (its share of the group's mass
+/// adjustment by weighing variance) times its booked fraction times its
+/// content factor, plus of the rest of the group's flow (the own content
+/// errors) the share of its own variance, so a group's units sum to the
+/// group's reconciled flow. Elements not balanced, lots outside
 /// the balance and values the balance cannot determine keep their
 /// recorded masses.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -371,6 +381,12 @@ impl ReconciledContents {
         self.by_lot.len()
     }
 
+    /// Whether `lot` has reconciled element masses.
+    pub fn holds(&self, lot: &LotId) -> bool {
+        self.by_lot.contains_key(lot)
+    }
+
+    /// No lot has reconciled element masses.
     pub fn is_empty(&self) -> bool {
         self.by_lot.is_empty()
     }
@@ -395,18 +411,29 @@ fn contents(
         let Some(mass) = r.stream_mass(name).and_then(|v| v.estimate) else {
             continue;
         };
+        // The group's mass adjustment shared by the units' weighing
+        // variances, as the step's total balance would share it among them.
         let booked_mass: f64 = group.members.iter().map(|m| m.kg).sum();
-        let scale = mass / booked_mass.max(f64::MIN_POSITIVE);
+        let mass_variance: f64 = group.members.iter().map(|m| m.kg_variance).sum();
+        let masses: Vec<f64> = group
+            .members
+            .iter()
+            .map(|m| {
+                let share = if mass_variance > 0.0 {
+                    m.kg_variance / mass_variance
+                } else {
+                    m.kg / booked_mass.max(f64::MIN_POSITIVE)
+                };
+                m.kg + (mass - booked_mass) * share
+            })
+            .collect();
         let mut shares = vec![[None; BALANCED_ELEMENTS.len()]; group.members.len()];
         for (k, el) in BALANCED_ELEMENTS.into_iter().enumerate() {
-            // flow = mass * (sum of booked part * factor + own error): each
-            // unit gets its booked flow times its factor, scaled to the
-            // group's reconciled mass, and of the own error's flow the
-            // share of its own variance.
-            let Some((parts, own)) = r.factors(name, el) else {
-                continue;
-            };
-            let Some(own) = own.estimate.map(|e| mass * e) else {
+            // Each unit: its reconciled mass times its booked fraction
+            // times its content factor; what the group's flow holds beyond
+            // those (its own error) shared by the units' own variances.
+            let (Some(flow), Some((parts, _))) = (r.element_flow(name, el), r.factors(name, el))
+            else {
                 continue;
             };
             let Some(factors) = parts
@@ -416,14 +443,24 @@ fn contents(
             else {
                 continue;
             };
+            let factored: Vec<f64> = group
+                .members
+                .iter()
+                .zip(&masses)
+                .map(|(m, kg)| {
+                    let factor = group.parts[m.source][k].and_then(|p| factors.get(p).copied());
+                    factor.map_or(0.0, |f| kg * m.booked[k].unwrap_or(0.0) * f)
+                })
+                .collect();
+            let rest = flow - factored.iter().sum::<f64>();
             let own_variance: f64 = group.members.iter().map(|m| m.own_variance[k]).sum();
-            for (share, m) in shares.iter_mut().zip(&group.members) {
-                let factor = group.parts[m.source][k].and_then(|p| factors.get(p).copied());
-                let mut kg = factor.map_or(0.0, |f| scale * f * m.booked_kg(k));
-                if own_variance > 0.0 {
-                    kg += own * m.own_variance[k] / own_variance;
-                }
-                share[k] = Some(kg);
+            for ((share, m), kg) in shares.iter_mut().zip(&group.members).zip(factored) {
+                let own = if own_variance > 0.0 {
+                    rest * m.own_variance[k] / own_variance
+                } else {
+                    rest / group.members.len() as f64
+                };
+                share[k] = Some(kg + own);
             }
         }
         for (share, m) in shares.into_iter().zip(&group.members) {
@@ -615,7 +652,7 @@ fn layout(records: &BalanceRecords, keep_members: bool) -> Result<Layout, MesErr
         for &(rank, kg) in uses {
             let node = names[rank];
             let r = Reading::kg_relative(
-                kg,
+                kg.max(1e-9),
                 MassMethod::BeltWeigher.typical_relative_sigma(),
                 "charge weigher",
             )
@@ -828,9 +865,9 @@ impl Layout {
 ///
 /// The step's balances see these units only through their sums, so the sum
 /// loses no redundancy: for balances linear in the readings, reconciling
-/// the sum and sharing its adjustment by variance gives each unit what
-/// reconciling it alone would (the same chi-square, the same tests; units
-/// fed together cannot be told apart by any balance). The sum's mass is
+/// the sum gives the balance, the chi-square and the tests that reconciling
+/// the units apart would (units fed together cannot be told apart by any
+/// balance); [`ReconciledContents`] shares the sum's adjustment back. The sum's mass is
 /// the units' masses summed, variances summed. Its fraction of an element
 /// is the mass-weighted booked fraction, each unit's part under its own
 /// content factor (a blend where the units come from several chemistries
@@ -845,18 +882,22 @@ struct UnitGroup<'a> {
     instrument: &'a str,
     kg: f64,
     kg_variance: f64,
-    /// The content factors' sources, in order of first use, with each
-    /// element's booked flow (sum of mass times fraction) under it.
-    sources: Vec<(
-        Option<Chemistry>,
-        ContentSource,
-        [f64; BALANCED_ELEMENTS.len()],
-    )>,
+    /// The content factors' sources, in order of first use.
+    sources: Vec<BookedFrom>,
     /// Per balanced element, where any unit books it: the variance of the
     /// booked flow's own part from the masses, and from the content errors.
     variances: [Option<(f64, f64)>; BALANCED_ELEMENTS.len()],
     /// The units, where their reconciled contents are asked for.
     members: Option<Vec<Member>>,
+}
+
+/// The units of a [`UnitGroup`] booked from one content source for one
+/// chemistry (one content factor per element): each element's booked flow
+/// (sum of mass times fraction).
+struct BookedFrom {
+    chemistry: Option<Chemistry>,
+    source: ContentSource,
+    flows: [f64; BALANCED_ELEMENTS.len()],
 }
 
 /// A [`UnitGroup`]'s stream and units, to share its reconciled flows back.
@@ -874,18 +915,13 @@ struct Member {
     /// Index in the records' lots.
     lot: usize,
     kg: f64,
+    kg_variance: f64,
     /// Its content factors' index in the group's `sources`.
     source: usize,
     /// Booked fraction of each balanced element.
     booked: [Option<f64>; BALANCED_ELEMENTS.len()],
     /// The variance of each element flow's own part (mass and content).
     own_variance: [f64; BALANCED_ELEMENTS.len()],
-}
-
-impl Member {
-    fn booked_kg(&self, k: usize) -> f64 {
-        self.booked[k].map_or(0.0, |x| self.kg * x)
-    }
 }
 
 impl<'a> UnitGroup<'a> {
@@ -921,12 +957,15 @@ impl<'a> UnitGroup<'a> {
         let at = match self
             .sources
             .iter()
-            .position(|(c, s, _)| (*c, *s) == (chemistry, source))
+            .position(|s| (s.chemistry, s.source) == (chemistry, source))
         {
             Some(at) => at,
             None => {
-                self.sources
-                    .push((chemistry, source, [0.0; BALANCED_ELEMENTS.len()]));
+                self.sources.push(BookedFrom {
+                    chemistry,
+                    source,
+                    flows: [0.0; BALANCED_ELEMENTS.len()],
+                });
                 self.sources.len() - 1
             }
         };
@@ -934,7 +973,7 @@ impl<'a> UnitGroup<'a> {
         let content_part = booked.map(|x| x.map_or(0.0, |x| (m * own * x).powi(2)));
         for k in 0..BALANCED_ELEMENTS.len() {
             if let Some(x) = booked[k] {
-                self.sources[at].2[k] += m * x;
+                self.sources[at].flows[k] += m * x;
                 let (vm, vc) = self.variances[k].get_or_insert((0.0, 0.0));
                 *vm += mass_part[k];
                 *vc += content_part[k];
@@ -944,6 +983,7 @@ impl<'a> UnitGroup<'a> {
             members.push(Member {
                 lot,
                 kg: m,
+                kg_variance: sm * sm,
                 source: at,
                 booked: *booked,
                 own_variance: std::array::from_fn(|k| mass_part[k] + content_part[k]),
@@ -958,9 +998,9 @@ impl<'a> UnitGroup<'a> {
         let mut next = [0; BALANCED_ELEMENTS.len()];
         self.sources
             .iter()
-            .map(|(_, _, flows)| {
+            .map(|s| {
                 std::array::from_fn(|k| {
-                    (flows[k] > 0.0).then(|| {
+                    (s.flows[k] > 0.0).then(|| {
                         next[k] += 1;
                         next[k] - 1
                     })
@@ -996,7 +1036,11 @@ impl<'a> UnitGroup<'a> {
         let Some((mass_part, content_part)) = self.variances[k] else {
             return Ok(BAssay::Free);
         };
-        let flow: f64 = self.sources.iter().map(|(_, _, f)| f[k]).sum();
+        let flow: f64 = self.sources.iter().map(|s| s.flows[k]).sum();
+        if flow <= 0.0 {
+            // Booked, but by units of no dry mass: nothing to balance.
+            return Ok(BAssay::Free);
+        }
         let x = (flow / self.kg.max(1e-9)).min(1.0);
         // What the mass reading already carries of the flow's variance is
         // not counted twice; the units' own content errors stay at least.
@@ -1006,8 +1050,8 @@ impl<'a> UnitGroup<'a> {
         let booked: Vec<(f64, ContentSource, Option<Chemistry>)> = self
             .sources
             .iter()
-            .filter(|(_, _, f)| f[k] > 0.0)
-            .map(|(c, s, f)| (f[k] / flow.max(f64::MIN_POSITIVE), *s, *c))
+            .filter(|s| s.flows[k] > 0.0)
+            .map(|s| (s.flows[k] / flow, s.source, s.chemistry))
             .collect();
         let label = match booked.as_slice() {
             [(_, s, _), rest @ ..] if rest.iter().all(|(_, r, _)| r == s) => source_label(*s),

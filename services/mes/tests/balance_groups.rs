@@ -191,11 +191,33 @@ fn check_same(grouped: &PeriodBalance, apart: &PeriodBalance) {
 fn units_fed_together_from_one_scale_are_one_stream_with_the_figures_of_units_apart() {
     // The same readings, once with both units on one scale (one group) and
     // once on two scales of the same accuracy (two streams).
-    let grouped = reconciled(&plant(["receiving scale", "receiving scale"]));
-    let apart = reconciled(&plant(["receiving scale", "receiving scale 2"]));
+    let together = plant(["receiving scale", "receiving scale"]);
+    let separate = plant(["receiving scale", "receiving scale 2"]);
+    let grouped = reconciled(&together);
+    let apart = reconciled(&separate);
     assert_eq!(grouped.streams + 1, apart.streams);
     assert!(grouped.chi_square > 0.1, "the records disagree");
     check_same(&grouped, &apart);
+    // Each unit's reconciled content, shared back from the group, is what
+    // it reconciles to as a stream of its own (to 1e-5: the share of the
+    // own errors is by variance, not by the element rows' solution).
+    let span = t0() + Duration::hours(1);
+    let (_, grouped) = reconcile_records_with_contents(t0(), span, &together).unwrap();
+    let (_, apart) = reconcile_records_with_contents(t0(), span, &separate).unwrap();
+    for (l, el) in together.lots[..2]
+        .iter()
+        .flat_map(|l| [(l, Element::Ni), (l, Element::Cu)])
+    {
+        let (g, a) = (
+            grouped.content(l).get(el).kg(),
+            apart.content(l).get(el).kg(),
+        );
+        assert!(
+            (g - a).abs() < 1e-5 * a,
+            "{} {el}: {g} grouped, {a} apart",
+            l.id()
+        );
+    }
 }
 
 #[test]
@@ -321,4 +343,48 @@ fn units_of_two_chemistries_fed_together_are_one_blended_stream_close_to_the_uni
         ni("U-1"),
         ni("U-2")
     );
+}
+
+#[test]
+fn an_assayed_unit_and_a_unit_taken_in_part_keep_streams_of_their_own() {
+    let streams = |scales, change: &dyn Fn(&mut BalanceRecords)| {
+        let mut r = plant(scales);
+        change(&mut r);
+        reconciled(&r).streams
+    };
+    let same = ["receiving scale", "receiving scale"];
+    let other = ["receiving scale", "receiving scale 2"];
+    let assayed = |r: &mut BalanceRecords| {
+        r.assays.insert(id("U-2"), vec![ni_assay("U-2", 0.10)]);
+    };
+    assert_eq!(streams(same, &assayed), streams(other, &assayed));
+    let in_part = |r: &mut BalanceRecords| {
+        r.edges[1] = edge("U-2", "DB-1", 500.0);
+    };
+    assert_eq!(streams(same, &in_part), streams(other, &in_part));
+    // Without either, the same scale makes one stream of two.
+    assert_eq!(streams(same, &|_| ()) + 1, streams(other, &|_| ()));
+}
+
+#[test]
+fn a_blend_whose_first_unit_books_no_copper_shares_the_copper_to_the_unit_that_does() {
+    // U-1 (NMC 811) books Ni only; U-2 (chemistry unknown) Ni and Cu: the
+    // Cu of the blend has one part, U-2's, while Ni has two.
+    let mut r = plant(["receiving scale", "receiving scale"]);
+    r.lots[0] = lot("U-1", LotKind::InputUnit, 400.0, &[(Element::Ni, 40.0)], 0);
+    r.chemistries
+        .insert(id("U-1"), remine_domain::Chemistry::Nmc811);
+    let (balance, contents) =
+        reconcile_records_with_contents(t0(), t0() + Duration::hours(1), &r).unwrap();
+    let kg = |lot: usize, el| contents.content(&r.lots[lot]).get(el).kg();
+    assert_eq!(kg(0, Element::Cu), 0.0);
+    for (el, q) in [(Element::Ni, "Ni"), (Element::Cu, "Cu")] {
+        let into_db = inflow(&balance, "make DB-1", q);
+        let units = kg(0, el) + kg(1, el);
+        assert!(
+            (units - into_db).abs() < 1e-9 * into_db,
+            "{q}: units {units}, into DB-1 {into_db}"
+        );
+    }
+    assert!(kg(1, Element::Cu) > 25.0, "U-2 Cu {}", kg(1, Element::Cu));
 }

@@ -161,7 +161,8 @@ pub struct TraceArgs {
     /// from LOT, with the part of each attributed to it.
     #[arg(long)]
     pub forward: bool,
-    /// Print JSON (the API's shape) instead of a table.
+    /// Print JSON (the API's shape, without its `basis`: the basis is
+    /// said on stderr) instead of a table.
     #[arg(long)]
     pub json: bool,
     /// Allocate the element masses as the balance of calendar year YEAR
