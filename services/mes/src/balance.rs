@@ -651,12 +651,7 @@ fn layout(records: &BalanceRecords, keep_members: bool) -> Result<Layout, MesErr
     for (from, uses) in consumed.iter().enumerate().skip(lots.len()) {
         for &(rank, kg) in uses {
             let node = names[rank];
-            let r = Reading::kg_relative(
-                kg.max(1e-9),
-                MassMethod::BeltWeigher.typical_relative_sigma(),
-                "charge weigher",
-            )
-            .map_err(reading_err)?;
+            let r = charge(kg)?;
             let unmeasured = BALANCED_ELEMENTS.map(|el| (el, BAssay::Unmeasured));
             out.builder.stream_with_assays(
                 &format!("{} > {node}", ids[from]),
@@ -737,12 +732,7 @@ fn layout(records: &BalanceRecords, keep_members: bool) -> Result<Layout, MesErr
             let same = BALANCED_ELEMENTS.map(|el| (el, BAssay::SameAs(name.clone())));
             for &(rank, kg) in uses {
                 let node = names[rank];
-                let r = Reading::kg_relative(
-                    kg.max(1e-9),
-                    MassMethod::BeltWeigher.typical_relative_sigma(),
-                    "charge weigher",
-                )
-                .map_err(reading_err)?;
+                let r = charge(kg)?;
                 out.builder.stream_with_assays(
                     &format!("{id} > {node}"),
                     Endpoint::node(&split),
@@ -827,6 +817,16 @@ fn layout(records: &BalanceRecords, keep_members: bool) -> Result<Layout, MesErr
         out.inputs.push(name);
     }
     Ok(out)
+}
+
+/// A portion of a lot charged to a step, as the charge weigher reads it.
+fn charge(kg: f64) -> Result<Reading<Kilograms>, MesError> {
+    Reading::kg_relative(
+        kg.max(1e-9),
+        MassMethod::BeltWeigher.typical_relative_sigma(),
+        "charge weigher",
+    )
+    .map_err(reading_err)
 }
 
 /// A lot's mass as the balance reads it: its weighing, else its recorded
