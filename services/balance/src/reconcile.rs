@@ -5,6 +5,7 @@
 use crate::BalanceError;
 use crate::balance::{Closure, Gradient, NodeBalance, closure, flows};
 use crate::network::{Network, StreamAssay, Term, VarKind, Variable};
+use crate::sparse::merge_in_place;
 use crate::sparse::{Columns, SparseFactor, SparseFailure};
 use nalgebra::{DMatrix, SymmetricEigen};
 use rayon::prelude::*;
@@ -1547,30 +1548,10 @@ fn form_cliques(
     cliques
 }
 
-/// [`merge`] in place, keeping the allocation.
-fn merge_in_place(g: &mut Vec<(usize, f64)>) {
-    g.sort_unstable_by_key(|&(i, _)| i);
-    g.dedup_by(|next, kept| {
-        if next.0 == kept.0 {
-            kept.1 += next.1;
-            true
-        } else {
-            false
-        }
-    });
-}
-
 /// A sparse combination with each index once, in index order.
 fn merge(mut g: Vec<(usize, f64)>) -> Vec<(usize, f64)> {
-    g.sort_unstable_by_key(|&(i, _)| i);
-    let mut out: Vec<(usize, f64)> = Vec::with_capacity(g.len());
-    for (i, c) in g {
-        match out.last_mut() {
-            Some(last) if last.0 == i => last.1 += c,
-            _ => out.push((i, c)),
-        }
-    }
-    out
+    merge_in_place(&mut g);
+    g
 }
 
 /// Parallel work below this many items per task is not worth a thread.

@@ -856,15 +856,7 @@ impl SparseFactor {
         }
         v.clear();
         v.extend(w.iter().map(|&(a, c)| (s.perm_inv[a], c * self.d[a])));
-        v.sort_unstable_by_key(|&(j, _)| j);
-        v.dedup_by(|b, a| {
-            if a.0 == b.0 {
-                a.1 += b.1;
-                true
-            } else {
-                false
-            }
-        });
+        merge_in_place(v);
         if v.len() > SELECTED_MAX {
             return None;
         }
@@ -1046,6 +1038,20 @@ impl SparseFactor {
         }
         sums
     }
+}
+
+/// Sorts `(index, coefficient)` pairs by index and adds the coefficients
+/// of repeated indices, keeping the allocation.
+pub(crate) fn merge_in_place(g: &mut Vec<(usize, f64)>) {
+    g.sort_unstable_by_key(|&(i, _)| i);
+    g.dedup_by(|next, kept| {
+        if next.0 == kept.0 {
+            kept.1 += next.1;
+            true
+        } else {
+            false
+        }
+    });
 }
 
 #[cfg(test)]
