@@ -41,82 +41,85 @@ pub struct NodeBalance {
 /// A linear combination of variables: `(variable, coefficient)`, repeats allowed.
 pub(crate) type Gradient = Vec<(usize, f64)>;
 
-/// The values and first-order gradients of a row's three flows at a point.
+/// The values and first-order gradients of a row's three flows at a
+/// point ([`closure`]): the buffers are kept from row to row (a year's
+/// closures would otherwise allocate millions of small vectors).
+#[derive(Default)]
 pub(crate) struct Flows {
-    pub inflow: (f64, Gradient),
-    pub outflow: (f64, Gradient),
-    pub stock: (f64, Gradient),
+    pub inflow: f64,
+    pub outflow: f64,
+    pub stock: f64,
+    /// In, out, stock.
+    gradients: [Gradient; 3],
 }
 
-pub(crate) fn flows(row: &Row, value: impl Fn(usize) -> f64) -> Flows {
-    let mut f = Flows {
-        inflow: (0.0, Vec::new()),
-        outflow: (0.0, Vec::new()),
-        stock: (0.0, Vec::new()),
-    };
+/// Fills `f` with the flows of `row` at the point `value`.
+pub(crate) fn flows(row: &Row, value: impl Fn(usize) -> f64, f: &mut Flows) {
+    f.inflow = 0.0;
+    f.outflow = 0.0;
+    f.stock = 0.0;
+    for g in &mut f.gradients {
+        g.clear();
+    }
+    let [gi, go, gs] = &mut f.gradients;
     for &(term, flow) in &row.terms {
         // In flows count positive; out flows and stock changes enter the
         // row with a minus sign, so flip it to report them as amounts.
         let side = if flow == Flow::In { 1.0 } else { -1.0 };
-        let slot = match flow {
-            Flow::In => &mut f.inflow,
-            Flow::Out => &mut f.outflow,
-            Flow::Stock => &mut f.stock,
+        let (total, gradient) = match flow {
+            Flow::In => (&mut f.inflow, &mut *gi),
+            Flow::Out => (&mut f.outflow, &mut *go),
+            Flow::Stock => (&mut f.stock, &mut *gs),
         };
         match term {
             Term::Linear { v, sign } => {
-                slot.0 += side * sign * value(v);
-                slot.1.push((v, side * sign));
+                *total += side * sign * value(v);
+                gradient.push((v, side * sign));
             }
             Term::Product { m, x, sign } => {
                 let (vm, vx) = (value(m), value(x));
-                slot.0 += side * sign * vm * vx;
-                slot.1.push((m, side * sign * vx));
-                slot.1.push((x, side * sign * vm));
+                *total += side * sign * vm * vx;
+                gradient.push((m, side * sign * vx));
+                gradient.push((x, side * sign * vm));
             }
         }
     }
-    f
 }
 
 /// Builds a closure from the flows and a function that gives the
-/// variances of gradients (all of one closure at once).
-pub(crate) fn closure(f: Flows, variances: impl FnOnce(&[Gradient]) -> Vec<f64>) -> Closure {
-    let (i, o, s) = (f.inflow.0, f.outflow.0, f.stock.0);
-    let (gi, go, gs) = (f.inflow.1, f.outflow.1, f.stock.1);
-    let mut imb = Vec::with_capacity(gi.len() + go.len() + gs.len());
-    imb.extend_from_slice(&gi);
-    imb.extend(go.iter().map(|&(v, c)| (v, -c)));
-    imb.extend(gs.iter().map(|&(v, c)| (v, -c)));
-    let pct = (i > 0.0).then(|| {
-        let c = (o + s) / i;
-        let mut g: Gradient = Vec::with_capacity(imb.len());
-        g.extend(go.iter().map(|&(v, k)| (v, k / i)));
-        g.extend(gs.iter().map(|&(v, k)| (v, k / i)));
-        g.extend(gi.iter().map(|&(v, k)| (v, -c * k / i)));
-        (100.0 * c, g)
-    });
-    let mut gradients = vec![gi, go, gs, imb];
-    let pct = pct.map(|(c, g)| {
-        gradients.push(g);
-        c
-    });
-    let sd: Vec<f64> = variances(&gradients)
-        .into_iter()
-        .map(|v| v.max(0.0).sqrt())
-        .collect();
-    let at = |k: usize| sd.get(k).copied().unwrap_or(f64::NAN);
+/// covariance matrix of the in, out and stock gradients (row-major,
+/// 3 x 3): the imbalance and the closure are combinations of the three,
+/// so their variances follow from it.
+pub(crate) fn closure(f: &Flows, covariance: impl FnOnce(&[Gradient]) -> Vec<f64>) -> Closure {
+    let (i, o, s) = (f.inflow, f.outflow, f.stock);
+    let q = covariance(&f.gradients);
+    // `var(sum_a c_a g_a) = c' Q c`.
+    let var = |c: [f64; 3]| -> f64 {
+        if q.len() != 9 {
+            return f64::NAN;
+        }
+        let mut v = 0.0;
+        for a in 0..3 {
+            for b in 0..3 {
+                v += c[a] * q[a * 3 + b] * c[b];
+            }
+        }
+        v
+    };
+    let sd = |c: [f64; 3]| var(c).max(0.0).sqrt();
+    let pct = (i > 0.0).then(|| 100.0 * ((o + s) / i));
     Closure {
         inflow: i,
-        inflow_sigma: at(0),
+        inflow_sigma: sd([1.0, 0.0, 0.0]),
         outflow: o,
-        outflow_sigma: at(1),
+        outflow_sigma: sd([0.0, 1.0, 0.0]),
         stock_change: s,
-        stock_change_sigma: at(2),
+        stock_change_sigma: sd([0.0, 0.0, 1.0]),
         imbalance: i - o - s,
-        imbalance_sigma: at(3),
+        imbalance_sigma: sd([1.0, -1.0, -1.0]),
         closure_pct: pct,
-        closure_sigma_pct: pct.map(|_| 100.0 * at(4)),
+        // d((o + s) / i) = (do + ds - c di) / i with c = (o + s) / i.
+        closure_sigma_pct: pct.map(|_| 100.0 * sd([-(o + s) / (i * i), 1.0 / i, 1.0 / i])),
     }
 }
 
@@ -128,52 +131,65 @@ pub fn mass_balance(network: &Network) -> Vec<NodeBalance> {
     network
         .rows
         .par_iter()
-        .map(|row| {
-            let mut missing: Vec<usize> = row
-                .vars()
-                .filter(|&v| network.vars[v].measured.is_none())
-                .collect();
-            missing.sort_unstable();
-            missing.dedup();
-            let unknown: Vec<Variable> = missing
-                .iter()
-                .map(|&v| network.vars[v].name.clone())
-                .collect();
-            let closure = if unknown.is_empty() {
-                let value = |v: usize| network.vars[v].measured.as_ref().map_or(0.0, |m| m.value);
-                let f = flows(row, value);
-                Some(closure(f, |gs| {
-                    gs.iter()
-                        .map(|g| {
-                            // Independent readings: merge repeats of a variable
-                            // (a shared assay) before squaring.
-                            let mut merged: Vec<(usize, f64)> = g.clone();
-                            merged.sort_by_key(|&(v, _)| v);
-                            let mut total = 0.0;
-                            let mut k = 0;
-                            while k < merged.len() {
-                                let v = merged[k].0;
-                                let mut c = 0.0;
-                                while k < merged.len() && merged[k].0 == v {
-                                    c += merged[k].1;
-                                    k += 1;
-                                }
-                                let s = network.vars[v].measured.as_ref().map_or(0.0, |m| m.sigma);
-                                total += (c * s).powi(2);
-                            }
-                            total
-                        })
-                        .collect()
-                }))
-            } else {
-                None
-            };
-            NodeBalance {
-                node: network.nodes[row.node].clone(),
-                quantity: row.quantity,
-                closure,
-                unknown,
-            }
-        })
+        .map(|row| measured_balance(network, row))
         .collect()
+}
+
+/// One row's balance from the readings as they are (see [`mass_balance`]).
+pub(crate) fn measured_balance(network: &Network, row: &Row) -> NodeBalance {
+    let mut missing: Vec<usize> = row
+        .vars()
+        .filter(|&v| network.vars[v].measured.is_none())
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    let unknown: Vec<Variable> = missing
+        .iter()
+        .map(|&v| network.vars[v].name.clone())
+        .collect();
+    let closure = if unknown.is_empty() {
+        let value = |v: usize| network.vars[v].measured.as_ref().map_or(0.0, |m| m.value);
+        let mut f = Flows::default();
+        flows(row, value, &mut f);
+        Some(closure(&f, |gs| {
+            // Independent readings: each variable's coefficients in the
+            // three gradients (repeats, a shared assay, added up).
+            let mut merged: Vec<(usize, [f64; 3])> = Vec::new();
+            for (a, g) in gs.iter().enumerate() {
+                for &(v, c) in g {
+                    let mut e = [0.0; 3];
+                    e[a] = c;
+                    merged.push((v, e));
+                }
+            }
+            merged.sort_by_key(|&(v, _)| v);
+            let mut q = vec![0.0; 9];
+            let mut k = 0;
+            while k < merged.len() {
+                let v = merged[k].0;
+                let mut c = [0.0; 3];
+                while k < merged.len() && merged[k].0 == v {
+                    for (c, m) in c.iter_mut().zip(merged[k].1) {
+                        *c += m;
+                    }
+                    k += 1;
+                }
+                let s = network.vars[v].measured.as_ref().map_or(0.0, |m| m.sigma);
+                for a in 0..3 {
+                    for b in 0..3 {
+                        q[a * 3 + b] += (c[a] * s) * (c[b] * s);
+                    }
+                }
+            }
+            q
+        }))
+    } else {
+        None
+    };
+    NodeBalance {
+        node: network.nodes[row.node].clone(),
+        quantity: row.quantity,
+        closure,
+        unknown,
+    }
 }

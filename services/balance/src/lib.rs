@@ -120,6 +120,6 @@ pub use network::{
 };
 pub use reconcile::{
     ChiSquareTest, Class, ComponentReport, FactorParts, InstrumentTest, LinearSystem,
-    MeasurementResult, Options, ReconciledBalance, Reconciliation, Suspect, VarResult,
+    MeasurementResult, Options, ReconciledBalance, Reconciliation, StreamView, Suspect, VarResult,
     linear_systems, reconcile,
 };

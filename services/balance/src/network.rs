@@ -20,7 +20,8 @@ use std::sync::Arc;
 pub struct Reading<T> {
     value: T,
     sigma: T,
-    instrument: String,
+    /// Shared: the many readings of one instrument can share its name.
+    instrument: Arc<str>,
 }
 
 fn bad(instrument: &str, what: &'static str, rule: &'static str, value: f64) -> BalanceError {
@@ -41,29 +42,45 @@ fn positive_sigma(instrument: &str, what: &'static str, sigma: f64) -> Result<()
 }
 
 impl Reading<Kilograms> {
-    /// A mass reading from a typed value and sigma.
-    pub fn new(value: Uncertain<Kilograms>, instrument: &str) -> Result<Self, BalanceError> {
-        positive_sigma(instrument, "mass sigma (kg)", value.sigma().kg())?;
+    /// A mass reading from a typed value and sigma. The instrument is a
+    /// name (`&str`, `String`) or a shared one (`Arc<str>`, cloned cheaply
+    /// by callers that make many readings of one instrument).
+    pub fn new(
+        value: Uncertain<Kilograms>,
+        instrument: impl Into<Arc<str>>,
+    ) -> Result<Self, BalanceError> {
+        let instrument = instrument.into();
+        positive_sigma(&instrument, "mass sigma (kg)", value.sigma().kg())?;
         Ok(Reading {
             value: value.value(),
             sigma: value.sigma(),
-            instrument: instrument.to_string(),
+            instrument,
         })
     }
 
     /// A mass reading from raw kilograms, as they come from a file or a scale.
-    pub fn kg(value: f64, sigma: f64, instrument: &str) -> Result<Self, BalanceError> {
+    pub fn kg(
+        value: f64,
+        sigma: f64,
+        instrument: impl Into<Arc<str>>,
+    ) -> Result<Self, BalanceError> {
+        let instrument = instrument.into();
         let v = Kilograms::new(value)
-            .map_err(|_| bad(instrument, "mass (kg)", "a finite number >= 0", value))?;
-        positive_sigma(instrument, "mass sigma (kg)", sigma)?;
+            .map_err(|_| bad(&instrument, "mass (kg)", "a finite number >= 0", value))?;
+        positive_sigma(&instrument, "mass sigma (kg)", sigma)?;
         let s = Kilograms::new(sigma)
-            .map_err(|_| bad(instrument, "mass sigma (kg)", "a finite number > 0", sigma))?;
+            .map_err(|_| bad(&instrument, "mass sigma (kg)", "a finite number > 0", sigma))?;
         Self::new(Uncertain::new(v, s), instrument)
     }
 
     /// A mass reading whose sigma is a share of the value (0.005 = 0.5 %).
-    pub fn kg_relative(value: f64, rel_sigma: f64, instrument: &str) -> Result<Self, BalanceError> {
-        positive_sigma(instrument, "relative mass sigma", rel_sigma)?;
+    pub fn kg_relative(
+        value: f64,
+        rel_sigma: f64,
+        instrument: impl Into<Arc<str>>,
+    ) -> Result<Self, BalanceError> {
+        let instrument = instrument.into();
+        positive_sigma(&instrument, "relative mass sigma", rel_sigma)?;
         Self::kg(value, value * rel_sigma, instrument)
     }
 
@@ -77,29 +94,45 @@ impl Reading<Kilograms> {
 }
 
 impl Reading<MassFraction> {
-    /// An assay reading from a typed value and sigma.
-    pub fn new(value: Uncertain<MassFraction>, instrument: &str) -> Result<Self, BalanceError> {
-        positive_sigma(instrument, "assay sigma", value.sigma().value())?;
+    /// An assay reading from a typed value and sigma (the instrument as
+    /// for [`Reading::<Kilograms>::new`]).
+    pub fn new(
+        value: Uncertain<MassFraction>,
+        instrument: impl Into<Arc<str>>,
+    ) -> Result<Self, BalanceError> {
+        let instrument = instrument.into();
+        positive_sigma(&instrument, "assay sigma", value.sigma().value())?;
         Ok(Reading {
             value: value.value(),
             sigma: value.sigma(),
-            instrument: instrument.to_string(),
+            instrument,
         })
     }
 
     /// An assay reading from a raw mass fraction (0.25 = 25 %).
-    pub fn fraction(value: f64, sigma: f64, instrument: &str) -> Result<Self, BalanceError> {
+    pub fn fraction(
+        value: f64,
+        sigma: f64,
+        instrument: impl Into<Arc<str>>,
+    ) -> Result<Self, BalanceError> {
+        let instrument = instrument.into();
         let v = MassFraction::new(value).map_err(|_| {
             bad(
-                instrument,
+                &instrument,
                 "assay (mass fraction)",
                 "between 0 and 1",
                 value,
             )
         })?;
-        positive_sigma(instrument, "assay sigma", sigma)?;
-        let s = MassFraction::new(sigma)
-            .map_err(|_| bad(instrument, "assay sigma", "between 0 and 1, above 0", sigma))?;
+        positive_sigma(&instrument, "assay sigma", sigma)?;
+        let s = MassFraction::new(sigma).map_err(|_| {
+            bad(
+                &instrument,
+                "assay sigma",
+                "between 0 and 1, above 0",
+                sigma,
+            )
+        })?;
         Self::new(Uncertain::new(v, s), instrument)
     }
 
@@ -107,9 +140,10 @@ impl Reading<MassFraction> {
     pub fn fraction_relative(
         value: f64,
         rel_sigma: f64,
-        instrument: &str,
+        instrument: impl Into<Arc<str>>,
     ) -> Result<Self, BalanceError> {
-        positive_sigma(instrument, "relative assay sigma", rel_sigma)?;
+        let instrument = instrument.into();
+        positive_sigma(&instrument, "relative assay sigma", rel_sigma)?;
         Self::fraction(value, value * rel_sigma, instrument)
     }
 
@@ -133,13 +167,13 @@ impl<T> Reading<T> {
 pub enum Endpoint {
     /// Outside the balanced network (a supplier, a customer, the air).
     Environment,
-    /// A declared node, by name.
-    Node(String),
+    /// A declared node, by name (shared: a node's many streams can share it).
+    Node(Arc<str>),
 }
 
 impl Endpoint {
     pub fn node(name: &str) -> Endpoint {
-        Endpoint::Node(name.to_string())
+        Endpoint::Node(Arc::from(name))
     }
 }
 
@@ -315,7 +349,7 @@ pub struct NetworkBuilder {
     assays: Vec<(String, Element, Assay)>,
     inventories: Vec<InventorySpec>,
     /// (name, relative sigma, source).
-    factors: Vec<(String, f64, String)>,
+    factors: Vec<(String, f64, Arc<str>)>,
 }
 
 impl NetworkBuilder {
@@ -371,7 +405,7 @@ impl NetworkBuilder {
     /// from ("chemistry estimate NMC622 Ni"), as an instrument names a reading.
     pub fn factor(&mut self, name: &str, relative_sigma: f64, source: &str) -> &mut Self {
         self.factors
-            .push((name.to_string(), relative_sigma, source.to_string()));
+            .push((name.to_string(), relative_sigma, Arc::from(source)));
         self
     }
 
@@ -584,16 +618,22 @@ impl Network {
             }
         }
         let mut stream_index: FxHashMap<Arc<str>, usize> = FxHashMap::default();
+        stream_index.reserve(b.streams.len());
         let mut instruments: FxHashMap<&str, Arc<str>> = FxHashMap::default();
-        let mut intern = |name: &'b str| -> Arc<str> {
+        let mut intern = |name: &'b Arc<str>| -> Arc<str> {
             instruments
                 .entry(name)
-                .or_insert_with(|| Arc::from(name))
+                .or_insert_with(|| name.clone())
                 .clone()
         };
-        let mut vars: Vec<Var> = Vec::new();
-        let mut streams: Vec<StreamData> = Vec::new();
-        let mut ends: Vec<(Option<usize>, Option<usize>)> = Vec::new();
+        // A mass per stream, a factor each, at most an assay and an own
+        // content error per declared assay.
+        let inline_assays: usize = b.streams.iter().map(|s| s.assays.len()).sum();
+        let mut vars: Vec<Var> = Vec::with_capacity(
+            b.streams.len() + b.factors.len() + 2 * (inline_assays + b.assays.len()),
+        );
+        let mut streams: Vec<StreamData> = Vec::with_capacity(b.streams.len());
+        let mut ends: Vec<(Option<usize>, Option<usize>)> = Vec::with_capacity(b.streams.len());
         for s in &b.streams {
             if s.name.trim().is_empty() {
                 return Err(BalanceError::BadStream {
@@ -608,21 +648,20 @@ impl Network {
                     name: s.name.clone(),
                 });
             }
-            let resolve =
-                |e: &Endpoint, end: &'static str| -> Result<Option<usize>, BalanceError> {
-                    match e {
-                        Endpoint::Environment => Ok(None),
-                        Endpoint::Node(n) => node_index
-                            .get(n.as_str())
-                            .copied()
-                            .map(Some)
-                            .ok_or_else(|| BalanceError::UnknownNode {
-                                stream: s.name.clone(),
-                                end,
-                                node: n.clone(),
-                            }),
-                    }
-                };
+            let resolve = |e: &Endpoint,
+                           end: &'static str|
+             -> Result<Option<usize>, BalanceError> {
+                match e {
+                    Endpoint::Environment => Ok(None),
+                    Endpoint::Node(n) => node_index.get(&**n).copied().map(Some).ok_or_else(|| {
+                        BalanceError::UnknownNode {
+                            stream: s.name.clone(),
+                            end,
+                            node: n.to_string(),
+                        }
+                    }),
+                }
+            };
             let from = resolve(&s.from, "comes from")?;
             let to = resolve(&s.to, "goes to")?;
             match (from, to) {
@@ -666,7 +705,7 @@ impl Network {
             positive_sigma(source, "relative sigma of a content factor", *rel)?;
             if name.trim().is_empty() {
                 return Err(BalanceError::BadReading {
-                    instrument: source.clone(),
+                    instrument: source.to_string(),
                     what: "content factor name",
                     rule: "not empty",
                     value: format!("'{name}'"),
@@ -709,11 +748,24 @@ impl Network {
             });
             (s, e, a)
         });
-        let mut declared: Vec<(usize, Element, &Assay)> = Vec::with_capacity(b.assays.len());
+        let mut declared: Vec<(usize, Element, &Assay)> =
+            Vec::with_capacity(inline_assays + b.assays.len());
         for (s, element, assay) in inline.chain(named) {
             declared.push((s?, *element, assay));
         }
-        declared.sort_by_key(|&(s, e, _)| (s, e));
+        if b.assays.is_empty() {
+            // Declared with their streams, in stream order: only each
+            // stream's few elements need sorting.
+            let mut start = 0;
+            while start < declared.len() {
+                let s = declared[start].0;
+                let end = start + declared[start..].partition_point(|d| d.0 == s);
+                declared[start..end].sort_unstable_by_key(|&(_, e, _)| e);
+                start = end;
+            }
+        } else {
+            declared.sort_unstable_by_key(|&(s, e, _)| (s, e));
+        }
         if let Some(w) = declared
             .windows(2)
             .find(|w| (w[0].0, w[0].1) == (w[1].0, w[1].1))
@@ -771,7 +823,7 @@ impl Network {
                         || (total - 1.0).abs() > 1e-6
                     {
                         return Err(BalanceError::BadReading {
-                            instrument: fraction.instrument.clone(),
+                            instrument: fraction.instrument.to_string(),
                             what: "shares of a blended content",
                             rule: "at least one, each >= 0, summing to 1",
                             value: format!("{factors:?} in the {e} assay of '{}'", streams[s].name),
@@ -930,101 +982,24 @@ impl Network {
                 at_node[*t].push((s, 1.0));
             }
         }
-        let mut rows = Vec::new();
-        for (n, spec) in b.nodes.iter().enumerate() {
-            if at_node[n].is_empty() {
-                return Err(BalanceError::BadNode {
-                    node: spec.name.clone(),
-                    why: "no stream enters or leaves it".into(),
-                });
-            }
-            if !spec.balances.total && spec.balances.elements.is_empty() {
-                return Err(BalanceError::BadNode {
-                    node: spec.name.clone(),
-                    why: "balances neither the total mass nor any element".into(),
-                });
-            }
-            let flow = |sign: f64| if sign > 0.0 { Flow::In } else { Flow::Out };
-            let stock_terms = |q: Quantity| -> Vec<(Term, Flow)> {
-                match stock.get(&(n, q)) {
-                    Some(&(o, c)) => vec![
-                        (Term::Linear { v: c, sign: -1.0 }, Flow::Stock),
-                        (Term::Linear { v: o, sign: 1.0 }, Flow::Stock),
-                    ],
-                    None => Vec::new(),
-                }
-            };
-            if spec.balances.total {
-                let mut terms: Vec<(Term, Flow)> = at_node[n]
-                    .iter()
-                    .map(|&(s, sign)| {
-                        (
-                            Term::Linear {
-                                v: streams[s].mass,
-                                sign,
-                            },
-                            flow(sign),
-                        )
-                    })
-                    .collect();
-                terms.extend(stock_terms(Quantity::Total));
-                rows.push(Row {
-                    node: n,
-                    quantity: Quantity::Total,
-                    terms,
-                });
-            }
-            let mut elements = spec.balances.elements.clone();
-            elements.sort();
-            elements.dedup();
-            for e in elements {
-                let mut terms = Vec::new();
-                for &(s, sign) in &at_node[n] {
-                    let m = streams[s].mass;
-                    match streams[s].assays.get(&e) {
-                        None => {
-                            return Err(BalanceError::MissingAssay {
-                                node: spec.name.clone(),
-                                stream: streams[s].name.to_string(),
-                                element: e.to_string(),
-                            });
-                        }
-                        Some(StreamAssay::Free) => {}
-                        Some(&StreamAssay::Var(x)) => {
-                            terms.push((Term::Product { m, x, sign }, flow(sign)));
-                        }
-                        Some(&StreamAssay::Factored {
-                            base,
-                            factor,
-                            error,
-                        }) => {
-                            if base > 0.0 {
-                                let sign = sign * base;
-                                terms.push((Term::Product { m, x: factor, sign }, flow(sign)));
-                            }
-                            terms.push((Term::Product { m, x: error, sign }, flow(sign)));
-                        }
-                        Some(&StreamAssay::Blended { start, len, error }) => {
-                            let (start, len) = (start as usize, len as usize);
-                            for &(base, factor) in &blends[start..start + len] {
-                                if base > 0.0 {
-                                    let sign = sign * base;
-                                    terms.push((Term::Product { m, x: factor, sign }, flow(sign)));
-                                }
-                            }
-                            terms.push((Term::Product { m, x: error, sign }, flow(sign)));
-                        }
-                    }
-                }
-                terms.extend(stock_terms(Quantity::Element(e)));
-                if !terms.is_empty() {
-                    rows.push(Row {
-                        node: n,
-                        quantity: Quantity::Element(e),
-                        terms,
-                    });
-                }
-            }
+        // Each node's rows on its own (in parallel: a year has tens of
+        // thousands of nodes), then in node order; the first fault in node
+        // order is the one reported.
+        use rayon::prelude::*;
+        let node_rows: Vec<Result<Vec<Row>, BalanceError>> = b
+            .nodes
+            .par_iter()
+            .enumerate()
+            .with_min_len(256)
+            .map(|(n, spec)| node_rows(n, spec, &at_node[n], &streams, &blends, &stock))
+            .collect();
+        let row_count: usize = node_rows
+            .iter()
+            .map(|r| r.as_ref().map_or(0, Vec::len))
+            .sum();
+        let mut rows = Vec::with_capacity(row_count);
+        for r in node_rows {
+            rows.extend(r?);
         }
         Ok(Network {
             nodes: b.nodes.iter().map(|n| Arc::from(n.name.as_str())).collect(),
@@ -1035,6 +1010,111 @@ impl Network {
             blends,
         })
     }
+}
+
+/// The balance rows of node `n`: its total (if balanced) and each of its
+/// elements, over the streams `at` that enter (+1) or leave (-1) it.
+fn node_rows(
+    n: usize,
+    spec: &NodeSpec,
+    at: &[(usize, f64)],
+    streams: &[StreamData],
+    blends: &[(f64, usize)],
+    stock: &FxHashMap<(usize, Quantity), (usize, usize)>,
+) -> Result<Vec<Row>, BalanceError> {
+    if at.is_empty() {
+        return Err(BalanceError::BadNode {
+            node: spec.name.clone(),
+            why: "no stream enters or leaves it".into(),
+        });
+    }
+    if !spec.balances.total && spec.balances.elements.is_empty() {
+        return Err(BalanceError::BadNode {
+            node: spec.name.clone(),
+            why: "balances neither the total mass nor any element".into(),
+        });
+    }
+    let flow = |sign: f64| if sign > 0.0 { Flow::In } else { Flow::Out };
+    let stock_terms = |q: Quantity| -> Vec<(Term, Flow)> {
+        match stock.get(&(n, q)) {
+            Some(&(o, c)) => vec![
+                (Term::Linear { v: c, sign: -1.0 }, Flow::Stock),
+                (Term::Linear { v: o, sign: 1.0 }, Flow::Stock),
+            ],
+            None => Vec::new(),
+        }
+    };
+    let mut rows = Vec::with_capacity(1 + spec.balances.elements.len());
+    if spec.balances.total {
+        let mut terms: Vec<(Term, Flow)> = Vec::with_capacity(at.len() + 2);
+        terms.extend(at.iter().map(|&(s, sign)| {
+            (
+                Term::Linear {
+                    v: streams[s].mass,
+                    sign,
+                },
+                flow(sign),
+            )
+        }));
+        terms.extend(stock_terms(Quantity::Total));
+        rows.push(Row {
+            node: n,
+            quantity: Quantity::Total,
+            terms,
+        });
+    }
+    let mut elements = spec.balances.elements.clone();
+    elements.sort();
+    elements.dedup();
+    for e in elements {
+        let mut terms = Vec::with_capacity(2 * at.len());
+        for &(s, sign) in at {
+            let m = streams[s].mass;
+            match streams[s].assays.get(&e) {
+                None => {
+                    return Err(BalanceError::MissingAssay {
+                        node: spec.name.clone(),
+                        stream: streams[s].name.to_string(),
+                        element: e.to_string(),
+                    });
+                }
+                Some(StreamAssay::Free) => {}
+                Some(&StreamAssay::Var(x)) => {
+                    terms.push((Term::Product { m, x, sign }, flow(sign)));
+                }
+                Some(&StreamAssay::Factored {
+                    base,
+                    factor,
+                    error,
+                }) => {
+                    if base > 0.0 {
+                        let sign = sign * base;
+                        terms.push((Term::Product { m, x: factor, sign }, flow(sign)));
+                    }
+                    terms.push((Term::Product { m, x: error, sign }, flow(sign)));
+                }
+                Some(&StreamAssay::Blended { start, len, error }) => {
+                    let (start, len) = (start as usize, len as usize);
+                    for &(base, factor) in &blends[start..start + len] {
+                        if base > 0.0 {
+                            let sign = sign * base;
+                            terms.push((Term::Product { m, x: factor, sign }, flow(sign)));
+                        }
+                    }
+                    terms.push((Term::Product { m, x: error, sign }, flow(sign)));
+                }
+            }
+        }
+        terms.extend(stock_terms(Quantity::Element(e)));
+        if !terms.is_empty() {
+            rows.push(Row {
+                node: n,
+                quantity: Quantity::Element(e),
+                terms,
+            });
+        }
+    }
+    Ok(rows)
 }
 
 #[cfg(test)]

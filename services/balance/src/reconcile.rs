@@ -3,10 +3,10 @@
 //! gross-error tests. The method is described in the crate's essay.
 
 use crate::BalanceError;
-use crate::balance::{Closure, Gradient, NodeBalance, closure, flows};
+use crate::balance::{Closure, Flows, Gradient, NodeBalance, closure, flows, measured_balance};
 use crate::network::{Network, StreamAssay, Term, VarKind, Variable};
-use crate::sparse::merge_in_place;
 use crate::sparse::{Columns, SparseFactor, SparseFailure};
+use crate::sparse::{Merger, merge_in_place};
 use nalgebra::{DMatrix, SymmetricEigen};
 use rayon::prelude::*;
 use remine_domain::Element;
@@ -211,24 +211,24 @@ pub struct ReconciledBalance {
 }
 
 impl Reconciliation<'_> {
-    fn stream(&self, stream: &str) -> Option<&crate::network::StreamData> {
-        self.network
-            .stream_index
-            .get(stream)
-            .map(|&s| &self.network.streams[s])
+    /// One stream's reconciled values, found by name once: for reading
+    /// many values of many streams (a year's inputs) without a look-up each.
+    pub fn stream_view(&self, stream: &str) -> Option<StreamView<'_>> {
+        let &s = self.network.stream_index.get(stream)?;
+        Some(StreamView {
+            r: self,
+            s: &self.network.streams[s],
+        })
     }
 
     pub fn stream_mass(&self, stream: &str) -> Option<&VarResult> {
-        self.stream(stream).map(|s| &self.variables[s.mass])
+        Some(self.stream_view(stream)?.mass())
     }
 
     /// The assay variable of a stream (`None` if unknown, free of the
     /// element, or factored: see [`Reconciliation::factored`]).
     pub fn assay(&self, stream: &str, element: Element) -> Option<&VarResult> {
-        match self.stream(stream)?.assays.get(&element)? {
-            StreamAssay::Var(v) => Some(&self.variables[*v]),
-            _ => None,
-        }
+        self.stream_view(stream)?.assay(element)
     }
 
     /// For a stream whose content is factored ([`crate::Assay::Factored`]):
@@ -238,14 +238,7 @@ impl Reconciliation<'_> {
         stream: &str,
         element: Element,
     ) -> Option<(f64, &VarResult, &VarResult)> {
-        match self.stream(stream)?.assays.get(&element)? {
-            StreamAssay::Factored {
-                base,
-                factor,
-                error,
-            } => Some((*base, &self.variables[*factor], &self.variables[*error])),
-            _ => None,
-        }
+        self.stream_view(stream)?.factored(element)
     }
 
     /// The reconciled mass fraction of `element` in `stream`: its assay,
@@ -253,59 +246,109 @@ impl Reconciliation<'_> {
     /// error; zero for a stream free of it; `None` if not determinable or
     /// the stream declares no such assay.
     pub fn fraction(&self, stream: &str, element: Element) -> Option<f64> {
-        match self.stream(stream)?.assays.get(&element)? {
-            StreamAssay::Free => Some(0.0),
-            StreamAssay::Var(x) => self.variables[*x].estimate,
-            StreamAssay::Factored {
-                base,
-                factor,
-                error,
-            } => Some(base * self.variables[*factor].estimate? + self.variables[*error].estimate?),
-            StreamAssay::Blended { error, .. } => {
-                let (parts, _) = self.factors(stream, element)?;
-                let mut x = self.variables[*error].estimate?;
-                for (base, factor) in parts {
-                    x += base * factor.estimate?;
-                }
-                Some(x)
-            }
-        }
+        self.stream_view(stream)?.fraction(element)
     }
 
     /// For a stream whose content is factored ([`crate::Assay::Factored`]
     /// or [`crate::Assay::Blended`]): each booked part of the fraction with
     /// its content factor, and the stream's own error.
     pub fn factors(&self, stream: &str, element: Element) -> Option<FactorParts<'_>> {
-        match *self.stream(stream)?.assays.get(&element)? {
-            StreamAssay::Factored {
-                base,
-                factor,
-                error,
-            } => Some((
-                vec![(base, &self.variables[factor])],
-                &self.variables[error],
-            )),
-            StreamAssay::Blended { start, len, error } => {
-                let (start, len) = (start as usize, len as usize);
-                let parts = self.network.blends[start..start + len]
-                    .iter()
-                    .map(|&(base, factor)| (base, &self.variables[factor]))
-                    .collect();
-                Some((parts, &self.variables[error]))
-            }
-            _ => None,
-        }
+        self.stream_view(stream)?.factors(element)
     }
 
     /// The reconciled mass of `element` in `stream` (kg): mass times
     /// fraction, zero for a stream free of it, `None` if either is not
     /// determinable or the stream declares no such assay.
     pub fn element_flow(&self, stream: &str, element: Element) -> Option<f64> {
-        let s = self.stream(stream)?;
-        if s.assays.get(&element)? == &StreamAssay::Free {
+        self.stream_view(stream)?.element_flow(element)
+    }
+}
+
+/// One stream of a [`Reconciliation`] ([`Reconciliation::stream_view`]):
+/// the same readings as the reconciliation's by-name methods.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamView<'r> {
+    r: &'r Reconciliation<'r>,
+    s: &'r crate::network::StreamData,
+}
+
+impl<'r> StreamView<'r> {
+    fn var(&self, v: usize) -> &'r VarResult {
+        &self.r.variables[v]
+    }
+
+    /// The stream's reconciled mass.
+    pub fn mass(&self) -> &'r VarResult {
+        self.var(self.s.mass)
+    }
+
+    /// See [`Reconciliation::assay`].
+    pub fn assay(&self, element: Element) -> Option<&'r VarResult> {
+        match self.s.assays.get(&element)? {
+            StreamAssay::Var(v) => Some(self.var(*v)),
+            _ => None,
+        }
+    }
+
+    /// See [`Reconciliation::factored`].
+    pub fn factored(&self, element: Element) -> Option<(f64, &'r VarResult, &'r VarResult)> {
+        match self.s.assays.get(&element)? {
+            StreamAssay::Factored {
+                base,
+                factor,
+                error,
+            } => Some((*base, self.var(*factor), self.var(*error))),
+            _ => None,
+        }
+    }
+
+    /// See [`Reconciliation::fraction`].
+    pub fn fraction(&self, element: Element) -> Option<f64> {
+        match self.s.assays.get(&element)? {
+            StreamAssay::Free => Some(0.0),
+            StreamAssay::Var(x) => self.var(*x).estimate,
+            StreamAssay::Factored {
+                base,
+                factor,
+                error,
+            } => Some(base * self.var(*factor).estimate? + self.var(*error).estimate?),
+            &StreamAssay::Blended { start, len, error } => {
+                let (start, len) = (start as usize, len as usize);
+                let mut x = self.var(error).estimate?;
+                for &(base, factor) in &self.r.network.blends[start..start + len] {
+                    x += base * self.var(factor).estimate?;
+                }
+                Some(x)
+            }
+        }
+    }
+
+    /// See [`Reconciliation::factors`].
+    pub fn factors(&self, element: Element) -> Option<FactorParts<'r>> {
+        match *self.s.assays.get(&element)? {
+            StreamAssay::Factored {
+                base,
+                factor,
+                error,
+            } => Some((vec![(base, self.var(factor))], self.var(error))),
+            StreamAssay::Blended { start, len, error } => {
+                let (start, len) = (start as usize, len as usize);
+                let parts = self.r.network.blends[start..start + len]
+                    .iter()
+                    .map(|&(base, factor)| (base, self.var(factor)))
+                    .collect();
+                Some((parts, self.var(error)))
+            }
+            _ => None,
+        }
+    }
+
+    /// See [`Reconciliation::element_flow`].
+    pub fn element_flow(&self, element: Element) -> Option<f64> {
+        if self.s.assays.get(&element)? == &StreamAssay::Free {
             return Some(0.0);
         }
-        Some(self.variables[s.mass].estimate? * self.fraction(stream, element)?)
+        Some(self.mass().estimate? * self.fraction(element)?)
     }
 }
 
@@ -314,6 +357,21 @@ pub fn reconcile<'n>(
     network: &'n Network,
     options: &Options,
 ) -> Result<Reconciliation<'n>, BalanceError> {
+    // Slots are 32-bit (see `Slot`), `u32::MAX` marking none.
+    if network.vars.len() >= u32::MAX as usize {
+        return Err(BalanceError::Numerical {
+            node: network
+                .nodes
+                .first()
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+            why: format!(
+                "{} values; at most {} are reconciled at once",
+                network.vars.len(),
+                u32::MAX - 1
+            ),
+        });
+    }
     let comps = components(network);
     let solved: Vec<Result<Solved, BalanceError>> = comps
         .par_iter()
@@ -341,19 +399,27 @@ pub fn reconcile<'n>(
         }
         reports.push(s.report);
     }
-    // Variables in no balance keep their readings.
-    let variables: Vec<VarResult> = variables
-        .into_par_iter()
+    // Variables in no balance keep their readings. Filled in place, then
+    // unwrapped in place (the same size: no second array of results).
+    variables
+        .par_iter_mut()
         .enumerate()
-        .map(|(v, r)| r.unwrap_or_else(|| alone(network, v)))
-        .collect();
-    let measured = crate::mass_balance(network);
-    let balances = measured
-        .into_par_iter()
+        .with_min_len(MIN_TASK)
+        .filter(|(_, r)| r.is_none())
+        .for_each(|(v, r)| *r = Some(alone(network, v)));
+    let variables: Vec<VarResult> = variables.into_iter().flatten().collect();
+    // Each row's balance as measured is made where it is stored (no array
+    // of them besides the reconciled ones).
+    let balances = network
+        .rows
+        .par_iter()
         .zip(reconciled)
-        .map(|(m, r)| ReconciledBalance {
-            reconciled: r.unwrap_or_else(|| m.clone()),
-            measured: m,
+        .map(|(row, r)| {
+            let m = measured_balance(network, row);
+            ReconciledBalance {
+                reconciled: r.unwrap_or_else(|| m.clone()),
+                measured: m,
+            }
         })
         .collect();
     suspects.sort_by(|a: &Suspect, b: &Suspect| {
@@ -482,11 +548,13 @@ struct Solved {
     report: ComponentReport,
 }
 
-/// Where a network variable sits in the component's vectors.
+/// Where a network variable sits in the component's vectors (32-bit
+/// indices: a year's Jacobian holds millions of slots; a component of more
+/// than `u32::MAX` values is refused before it is laid out).
 #[derive(Clone, Copy)]
 enum Slot {
-    X(usize),
-    U(usize),
+    X(u32),
+    U(u32),
 }
 
 /// Rows that share unmeasured values (a connected set through them), with
@@ -497,6 +565,22 @@ struct Cluster {
     rows: Vec<usize>,
     /// Slots `U(j)` of the cluster's unknowns.
     us: Vec<usize>,
+}
+
+/// The Jacobian of the balance rows, stored flat: row `k` is
+/// `entries[ptr[k]..ptr[k + 1]]`, each entry (slot, coefficient), repeats
+/// allowed (one allocation instead of one per row, each linearisation).
+struct Jacobian {
+    ptr: Vec<usize>,
+    entries: Vec<(Slot, f64)>,
+}
+
+impl std::ops::Index<usize> for Jacobian {
+    type Output = [(Slot, f64)];
+
+    fn index(&self, k: usize) -> &[(Slot, f64)] {
+        &self.entries[self.ptr[k]..self.ptr[k + 1]]
+    }
 }
 
 /// One cluster's elimination at a point.
@@ -514,7 +598,7 @@ struct Linear {
     /// Residuals of the balance rows at the point.
     f: Vec<f64>,
     /// Jacobian rows: (slot, coefficient), repeats allowed.
-    jac: Vec<Vec<(Slot, f64)>>,
+    jac: Jacobian,
     /// Per cluster of [`State::clusters`].
     eliminated: Vec<Eliminated>,
     /// Reduced equations: per measured value, its column (reduced row, coefficient).
@@ -628,11 +712,15 @@ struct Scratch {
     forms: Vec<Vec<(usize, f64)>>,
     narrow: Vec<Vec<(usize, f64)>>,
     wide: Vec<Vec<(usize, f64)>>,
+    /// A closure's flows and gradients.
+    flows: Flows,
+    /// Adds up the repeats of long combinations.
+    merger: Merger,
 }
 
 enum FactorScratch {
     Dense(Vec<f64>),
-    Sparse(crate::sparse::Scratch),
+    Sparse(Box<crate::sparse::Scratch>),
 }
 
 /// `buffers[..n]`, each emptied, growing `buffers` as needed.
@@ -651,12 +739,14 @@ impl Inverse<'_> {
         Scratch {
             factor: match self {
                 Inverse::Dense(m) => FactorScratch::Dense(vec![0.0; m.nrows()]),
-                Inverse::Sparse(s, _) => FactorScratch::Sparse(s.scratch()),
+                Inverse::Sparse(s, _) => FactorScratch::Sparse(Box::new(s.scratch())),
             },
             gradients: Vec::new(),
             forms: Vec::new(),
             narrow: Vec::new(),
             wide: Vec::new(),
+            flows: Flows::default(),
+            merger: Merger::default(),
         }
     }
 
@@ -667,6 +757,28 @@ impl Inverse<'_> {
         scratch: &mut Scratch,
         cols: &Columns,
         forms: &[F],
+    ) -> Vec<f64> {
+        self.readings(scratch, cols, forms, false)
+    }
+
+    /// The Gram matrix `w_a' M^+ w_b` of the forms of
+    /// [`Inverse::quad_readings`] (row-major, `k x k`).
+    fn gram_readings<F: AsRef<[(usize, f64)]>>(
+        &self,
+        scratch: &mut Scratch,
+        cols: &Columns,
+        forms: &[F],
+    ) -> Vec<f64> {
+        self.readings(scratch, cols, forms, true)
+    }
+
+    /// [`Inverse::quad_readings`], or with `gram` [`Inverse::gram_readings`].
+    fn readings<F: AsRef<[(usize, f64)]>>(
+        &self,
+        scratch: &mut Scratch,
+        cols: &Columns,
+        forms: &[F],
+        gram: bool,
     ) -> Vec<f64> {
         match (self, &mut scratch.factor) {
             (Inverse::Sparse(f, sel), FactorScratch::Sparse(factor)) => {
@@ -684,9 +796,13 @@ impl Inverse<'_> {
                             n.extend(cols[i].iter().map(|&(a, c)| (a, c * b)));
                         }
                     }
-                    merge_in_place(n);
+                    scratch.merger.merge(n);
                 }
-                f.quad_split(sel.as_ref(), factor, narrow, wide)
+                if gram {
+                    f.gram_split(sel.as_ref(), factor, narrow, wide)
+                } else {
+                    f.quad_split(sel.as_ref(), factor, narrow, wide)
+                }
             }
             _ => {
                 let ws: Vec<Vec<(usize, f64)>> = forms
@@ -698,8 +814,42 @@ impl Inverse<'_> {
                             .collect()
                     })
                     .collect();
-                self.quad_many(scratch, &ws)
+                if gram {
+                    self.gram_many(scratch, ws)
+                } else {
+                    self.quad_many(scratch, &ws)
+                }
             }
+        }
+    }
+
+    /// The Gram matrix of `ws` (row-major, `k x k`).
+    fn gram_many(&self, scratch: &mut Scratch, mut ws: Vec<Vec<(usize, f64)>>) -> Vec<f64> {
+        let k = ws.len();
+        match (self, &mut scratch.factor) {
+            (Inverse::Dense(m_inv), FactorScratch::Dense(_)) => {
+                for w in &mut ws {
+                    merge_in_place(w);
+                }
+                let mut g = vec![0.0; k * k];
+                for (a, wa) in ws.iter().enumerate() {
+                    for (b, wb) in ws.iter().enumerate() {
+                        g[a * k + b] = wa
+                            .iter()
+                            .map(|&(x, cx)| {
+                                cx * wb.iter().map(|&(y, cy)| m_inv[(x, y)] * cy).sum::<f64>()
+                            })
+                            .sum();
+                    }
+                }
+                g
+            }
+            (Inverse::Sparse(f, sel), FactorScratch::Sparse(scratch)) => {
+                let none: Vec<Vec<(usize, f64)>> = vec![Vec::new(); k];
+                f.gram_split(sel.as_ref(), scratch, &ws, &none)
+            }
+            // Scratch is made by the same inverse.
+            _ => vec![f64::NAN; k * k],
         }
     }
 
@@ -751,6 +901,8 @@ struct State<'a> {
     /// The component's variables and their slots.
     slots: Slots,
     terms: Vec<Vec<LocalTerm>>,
+    /// The number of entries of the Jacobian of `terms`.
+    jacobian_entries: usize,
     /// Local rows that are solved: all but those another row implies.
     free_rows: Vec<usize>,
     clusters: Vec<Cluster>,
@@ -798,7 +950,7 @@ impl Slots {
             vars.dedup();
             vars
         };
-        let (mut nx, mut nu) = (0, 0);
+        let (mut nx, mut nu) = (0u32, 0u32);
         let mut next = |v: usize| {
             if network.vars[v].measured.is_some() {
                 nx += 1;
@@ -812,8 +964,8 @@ impl Slots {
             let mut at = vec![usize::MAX; network.vars.len()];
             for &v in &vars {
                 at[v] = match next(v) {
-                    Slot::X(i) => 2 * i,
-                    Slot::U(j) => 2 * j + 1,
+                    Slot::X(i) => 2 * i as usize,
+                    Slot::U(j) => 2 * j as usize + 1,
                 };
             }
             Slots::Dense(at)
@@ -828,18 +980,16 @@ impl Slots {
         match self {
             Slots::Dense(at) => match at.get(v) {
                 Some(&k) if k != usize::MAX => {
-                    if k % 2 == 0 {
-                        Slot::X(k / 2)
-                    } else {
-                        Slot::U(k / 2)
-                    }
+                    // At most u32::MAX values (see `reconcile`).
+                    let i = (k / 2) as u32;
+                    if k % 2 == 0 { Slot::X(i) } else { Slot::U(i) }
                 }
                 // Every variable of the component's rows has a slot.
-                _ => Slot::U(usize::MAX),
+                _ => Slot::U(u32::MAX),
             },
             Slots::Sorted(vars, slots) => match vars.binary_search(&v) {
                 Ok(k) => slots[k],
-                Err(_) => Slot::U(usize::MAX),
+                Err(_) => Slot::U(u32::MAX),
             },
         }
     }
@@ -966,7 +1116,7 @@ impl<'a> State<'a> {
                 })
                 .flatten()
                 .filter_map(|s| match s {
-                    Slot::U(j) => Some(j),
+                    Slot::U(j) => Some(j as usize),
                     Slot::X(_) => None,
                 })
         };
@@ -1002,12 +1152,21 @@ impl<'a> State<'a> {
                 clusters[c].us.push(j);
             }
         }
+        let jacobian_entries = terms
+            .iter()
+            .flatten()
+            .map(|t| match t {
+                LocalTerm::Linear { .. } => 1,
+                LocalTerm::Product { .. } => 2,
+            })
+            .sum();
         State {
             network,
             options,
             rows: &comp.rows,
             slots,
             terms,
+            jacobian_entries,
             free_rows,
             clusters,
             xs,
@@ -1030,8 +1189,8 @@ impl<'a> State<'a> {
 
     fn at(&self, s: Slot) -> f64 {
         match s {
-            Slot::X(i) => self.x[i],
-            Slot::U(j) => self.u.get(j).copied().unwrap_or(0.0),
+            Slot::X(i) => self.x[i as usize],
+            Slot::U(j) => self.u.get(j as usize).copied().unwrap_or(0.0),
         }
     }
 
@@ -1063,13 +1222,13 @@ impl<'a> State<'a> {
     /// `Js` once the measured values obey the reduced equations, and any
     /// basis of the null space the same reduced problem. A cluster whose
     /// `C` leaves an unknown undetermined is decomposed whole.
-    fn eliminate(&self, c: &Cluster, jac: &[Vec<(Slot, f64)>]) -> Result<Eliminated, BalanceError> {
+    fn eliminate(&self, c: &Cluster, jac: &Jacobian) -> Result<Eliminated, BalanceError> {
         let (nr, nu) = (c.rows.len(), c.us.len());
         let mut js = DMatrix::<f64>::zeros(nr, nu);
         for (kk, &k) in c.rows.iter().enumerate() {
             for &(v, coef) in &jac[k] {
                 if let Slot::U(j) = v
-                    && let Ok(jj) = c.us.binary_search(&j)
+                    && let Ok(jj) = c.us.binary_search(&(j as usize))
                 {
                     js[(kk, jj)] += coef;
                 }
@@ -1198,28 +1357,80 @@ impl<'a> State<'a> {
         })
     }
 
+    /// The residuals of the balance rows at the present point.
+    fn residuals(&self) -> Vec<f64> {
+        self.terms
+            .iter()
+            .map(|terms| {
+                terms
+                    .iter()
+                    .map(|&t| match t {
+                        LocalTerm::Linear { v, sign } => sign * self.at(v),
+                        LocalTerm::Product { m, x, sign } => sign * self.at(m) * self.at(x),
+                    })
+                    .sum()
+            })
+            .collect()
+    }
+
+    /// The reduced residual `P f` of the residuals `f`: the free rows
+    /// without unmeasured values as they are, then each cluster's
+    /// null-space combinations (the order of [`State::linearise`]'s
+    /// reduced equations).
+    fn reduce(&self, f: &[f64], eliminated: &[Eliminated]) -> Vec<f64> {
+        let mut pf: Vec<f64> = self
+            .free_rows
+            .iter()
+            .filter(|&&k| self.unmeasured_free(k))
+            .map(|&k| f[k])
+            .collect();
+        for (c, e) in self.clusters.iter().zip(eliminated) {
+            for q in 0..e.null.ncols() {
+                pf.push(
+                    c.rows
+                        .iter()
+                        .enumerate()
+                        .map(|(kk, &k)| e.null[(kk, q)] * f[k])
+                        .sum(),
+                );
+            }
+        }
+        pf
+    }
+
+    /// Whether local row `k` holds no unmeasured value.
+    fn unmeasured_free(&self, k: usize) -> bool {
+        self.terms[k].iter().all(|t| match *t {
+            LocalTerm::Linear { v, .. } => matches!(v, Slot::X(_)),
+            LocalTerm::Product { m, x, .. } => matches!((m, x), (Slot::X(_), Slot::X(_))),
+        })
+    }
+
     fn linearise(&mut self) -> Result<Linear, BalanceError> {
         let mut f = Vec::with_capacity(self.rows.len());
-        let mut jac = Vec::with_capacity(self.rows.len());
+        let mut jac = Jacobian {
+            ptr: Vec::with_capacity(self.terms.len() + 1),
+            entries: Vec::with_capacity(self.jacobian_entries),
+        };
+        jac.ptr.push(0);
         for terms in &self.terms {
             let mut fr = 0.0;
-            let mut jr = Vec::with_capacity(terms.len() * 2);
             for &t in terms {
                 match t {
                     LocalTerm::Linear { v, sign } => {
                         fr += sign * self.at(v);
-                        jr.push((v, sign));
+                        jac.entries.push((v, sign));
                     }
                     LocalTerm::Product { m, x, sign } => {
                         let (vm, vx) = (self.at(m), self.at(x));
                         fr += sign * vm * vx;
-                        jr.push((m, sign * vx));
-                        jr.push((x, sign * vm));
+                        jac.entries.push((m, sign * vx));
+                        jac.entries.push((x, sign * vm));
                     }
                 }
             }
             f.push(fr);
-            jac.push(jr);
+            jac.ptr.push(jac.entries.len());
         }
         let eliminated = self
             .clusters
@@ -1249,10 +1460,10 @@ impl<'a> State<'a> {
             let mut count_row = |k: usize, rr: usize| {
                 for &(v, _) in &jac[k] {
                     if let Slot::X(i) = v
-                        && last[i] != rr
+                        && last[i as usize] != rr
                     {
-                        last[i] = rr;
-                        len[i] += 1;
+                        last[i as usize] = rr;
+                        len[i as usize] += 1;
                     }
                 }
             };
@@ -1290,7 +1501,7 @@ impl<'a> State<'a> {
                 pf.push(f[k]);
                 for &(v, c) in &jac[k] {
                     if let Slot::X(i) = v {
-                        put(i, rr, c);
+                        put(i as usize, rr, c);
                     }
                 }
             }
@@ -1303,7 +1514,7 @@ impl<'a> State<'a> {
                         fr += w * f[k];
                         for &(v, coef) in &jac[k] {
                             if let Slot::X(i) = v {
-                                put(i, rr, w * coef);
+                                put(i as usize, rr, w * coef);
                             }
                         }
                     }
@@ -1363,31 +1574,50 @@ impl<'a> State<'a> {
             }
         }
         let lambda = lin.m.solve(&r);
-        let mut change: f64 = 0.0;
-        let mut dx = vec![0.0; self.xs.len()];
-        for (i, col) in lin.cols.iter().enumerate() {
-            let adj: f64 = -self.var[i] * col.iter().map(|&(a, c)| c * lambda[a]).sum::<f64>();
-            let new = self.y[i] + adj;
-            dx[i] = new - self.x[i];
-            change = change.max(dx[i].abs() / self.var[i].sqrt());
-        }
-        for (c, e) in self.clusters.iter().zip(&lin.eliminated) {
-            let rhs: Vec<f64> = c
-                .rows
-                .iter()
-                .map(|&k| {
-                    let lin_x: f64 = lin.jac[k]
-                        .iter()
-                        .map(|&(v, coef)| match v {
-                            Slot::X(i) => coef * dx[i],
-                            Slot::U(_) => 0.0,
-                        })
-                        .sum();
-                    -(lin.f[k] + lin_x)
-                })
-                .collect();
-            for (jj, &j) in c.us.iter().enumerate() {
-                let du: f64 = (0..rhs.len()).map(|kk| e.pinv[(jj, kk)] * rhs[kk]).sum();
+        let (y, x, var) = (&self.y, &self.x, &self.var);
+        let dx: Vec<f64> = (0..self.xs.len())
+            .into_par_iter()
+            .with_min_len(4 * MIN_TASK)
+            .map(|i| {
+                let adj: f64 =
+                    -var[i] * lin.cols[i].iter().map(|&(a, c)| c * lambda[a]).sum::<f64>();
+                (y[i] + adj) - x[i]
+            })
+            .collect();
+        let mut change: f64 = dx
+            .par_iter()
+            .zip(var)
+            .with_min_len(4 * MIN_TASK)
+            .map(|(d, v)| d.abs() / v.sqrt())
+            .reduce(|| 0.0, f64::max);
+        // Each cluster's unknowns from its rows, the clusters in parallel.
+        let dus: Vec<Vec<f64>> = self
+            .clusters
+            .par_iter()
+            .zip(&lin.eliminated)
+            .with_min_len(64)
+            .map(|(c, e)| {
+                let rhs: Vec<f64> = c
+                    .rows
+                    .iter()
+                    .map(|&k| {
+                        let lin_x: f64 = lin.jac[k]
+                            .iter()
+                            .map(|&(v, coef)| match v {
+                                Slot::X(i) => coef * dx[i as usize],
+                                Slot::U(_) => 0.0,
+                            })
+                            .sum();
+                        -(lin.f[k] + lin_x)
+                    })
+                    .collect();
+                (0..c.us.len())
+                    .map(|jj| (0..rhs.len()).map(|kk| e.pinv[(jj, kk)] * rhs[kk]).sum())
+                    .collect()
+            })
+            .collect();
+        for (c, du) in self.clusters.iter().zip(dus) {
+            for (&j, du) in c.us.iter().zip(du) {
                 self.u[j] += du;
                 change = change.max(du.abs() / (self.u[j].abs() + 1e-9));
             }
@@ -1436,6 +1666,9 @@ fn solve_component(
     let mut iterations = 0;
     let mut converged = false;
     let mut previous = f64::INFINITY;
+    // The last linearisation, kept when its step moved no value by more
+    // than the tolerance.
+    let mut last = None;
     while iterations < options.max_iterations {
         let lin = st.linearise()?;
         let change = st.step(&lin);
@@ -1446,14 +1679,32 @@ fn solve_component(
         // Below the floor, a step that no longer shrinks is rounding
         // noise: the point is as exact as floating point makes it.
         let stalled = change < NOISE_FLOOR && change >= previous;
-        if change < options.tolerance || stalled {
+        if change < options.tolerance {
+            converged = true;
+            last = Some(lin);
+            break;
+        }
+        if stalled {
             converged = true;
             break;
         }
         previous = change;
     }
-    let lin = st.linearise()?;
-    let out = statistics(&st, &lin, comp, iterations, converged, options);
+    // The statistics take the Jacobian at the final point. When the last
+    // step moved no value by more than the tolerance (1e-10 of a sigma, or
+    // of an unknown's value), the Jacobian it was taken from differs from
+    // the final point's by that much relatively, below what any statistic
+    // shows: that linearisation serves, with the residuals (which the
+    // step drove to second order in it) recomputed at the final point.
+    let lin = match last {
+        Some(mut lin) => {
+            lin.f = st.residuals();
+            lin.pf = st.reduce(&lin.f, &lin.eliminated);
+            lin
+        }
+        None => st.linearise()?,
+    };
+    let out = statistics(&st, lin, comp, iterations, converged, options);
     Ok(out)
 }
 
@@ -1472,7 +1723,10 @@ fn variances_x<G: AsRef<[(usize, f64)]>>(
     let mut direct = Vec::with_capacity(gs.len());
     for (g, form) in gs.iter().zip(forms.iter_mut()) {
         form.extend_from_slice(g.as_ref());
-        merge_in_place(form);
+        // The closures' gradients come merged already.
+        if !form.windows(2).all(|w| w[0].0 < w[1].0) {
+            scratch.merger.merge(form);
+        }
         let mut d = 0.0;
         for e in form.iter_mut() {
             let (i, c) = *e;
@@ -1484,6 +1738,51 @@ fn variances_x<G: AsRef<[(usize, f64)]>>(
     let q = m_inv.quad_readings(scratch, &lin.cols, forms);
     scratch.forms = all;
     direct.iter().zip(q).map(|(d, q)| d - q).collect()
+}
+
+/// The covariance matrix (row-major, `k x k`) of the linear combinations
+/// `gs` of measured values (component index, coefficient; each merged:
+/// every index once, in order) under the reconciled covariance
+/// `V - V A' M^+ A V`.
+fn covariances_x(
+    st: &State<'_>,
+    lin: &Linear,
+    m_inv: &Inverse<'_>,
+    scratch: &mut Scratch,
+    gs: &[Vec<(usize, f64)>],
+) -> Vec<f64> {
+    let k = gs.len();
+    let mut all = std::mem::take(&mut scratch.forms);
+    let forms = buffers(&mut all, k);
+    for (g, form) in gs.iter().zip(forms.iter_mut()) {
+        form.extend(g.iter().map(|&(i, c)| (i, st.var[i] * c)));
+    }
+    let mut cov = m_inv.gram_readings(scratch, &lin.cols, forms);
+    scratch.forms = all;
+    // Minus the Gram matrix, plus `g_a' V g_b` over the indices the two share.
+    for x in cov.iter_mut() {
+        *x = -*x;
+    }
+    for (a, ga) in gs.iter().enumerate() {
+        for (b, gb) in gs.iter().enumerate() {
+            let (mut s, mut t, mut d) = (0, 0, 0.0);
+            while s < ga.len() && t < gb.len() {
+                match ga[s].0.cmp(&gb[t].0) {
+                    std::cmp::Ordering::Less => s += 1,
+                    std::cmp::Ordering::Greater => t += 1,
+                    std::cmp::Ordering::Equal => {
+                        d += ga[s].1 * gb[t].1 * st.var[ga[s].0];
+                        s += 1;
+                        t += 1;
+                    }
+                }
+            }
+            if let Some(c) = cov.get_mut(a * k + b) {
+                *c += d;
+            }
+        }
+    }
+    cov
 }
 
 /// The sets of reduced equations that the closures' and the unknowns'
@@ -1531,8 +1830,8 @@ fn form_cliques(
             buffers.0.clear();
             for v in st.network.rows[r].vars() {
                 match st.slot(v) {
-                    Slot::X(i) => buffers.0.push(i),
-                    Slot::U(j) => match h_of.get(j).and_then(|h| h.as_ref()) {
+                    Slot::X(i) => buffers.0.push(i as usize),
+                    Slot::U(j) => match h_of.get(j as usize).and_then(|h| h.as_ref()) {
                         Some(h) => buffers.0.extend(h.iter().map(|&(i, _)| i)),
                         None => return None,
                     },
@@ -1548,6 +1847,9 @@ fn form_cliques(
     cliques
 }
 
+/// A linear combination of measured values: (index, coefficient).
+type Combination = Vec<(usize, f64)>;
+
 /// A sparse combination with each index once, in index order.
 fn merge(mut g: Vec<(usize, f64)>) -> Vec<(usize, f64)> {
     merge_in_place(&mut g);
@@ -1559,7 +1861,7 @@ const MIN_TASK: usize = 512;
 
 fn statistics(
     st: &State<'_>,
-    lin: &Linear,
+    mut lin: Linear,
     comp: &Component,
     iterations: usize,
     converged: bool,
@@ -1578,7 +1880,7 @@ fn statistics(
         let mut scale: f64 = 0.0;
         for &(vv, coef) in &lin.jac[k] {
             match vv {
-                Slot::U(other) if other == j => c += coef,
+                Slot::U(other) if other as usize == j => c += coef,
                 Slot::U(_) => return None,
                 Slot::X(_) => {}
             }
@@ -1586,8 +1888,8 @@ fn statistics(
         }
         (c.abs() > 1e-9 * scale).then_some(c)
     };
-    let mut h_of: Vec<Option<Vec<(usize, f64)>>> = vec![None; st.us.len()];
-    for (c, e) in st.clusters.iter().zip(&lin.eliminated) {
+    let h_cluster = |c: &Cluster, e: &Eliminated| -> Vec<(usize, Combination)> {
+        let mut out = Vec::with_capacity(c.us.len());
         for (jj, &j) in c.us.iter().enumerate() {
             if !e.determinable[jj] {
                 continue;
@@ -1600,10 +1902,10 @@ fn statistics(
             {
                 for &(vv, coef) in &lin.jac[k] {
                     if let Slot::X(i) = vv {
-                        h.push((i, -coef / cj));
+                        h.push((i as usize, -coef / cj));
                     }
                 }
-                h_of[j] = Some(merge(h));
+                out.push((j, merge(h)));
                 continue;
             }
             for (kk, &k) in c.rows.iter().enumerate() {
@@ -1613,13 +1915,29 @@ fn statistics(
                 }
                 for &(vv, coef) in &lin.jac[k] {
                     if let Slot::X(i) = vv {
-                        h.push((i, -w * coef));
+                        h.push((i as usize, -w * coef));
                     }
                 }
             }
-            h_of[j] = Some(merge(h));
+            out.push((j, merge(h)));
         }
+        out
+    };
+    let mut h_of: Vec<Option<Vec<(usize, f64)>>> = vec![None; st.us.len()];
+    let hs: Vec<Vec<(usize, Combination)>> = st
+        .clusters
+        .par_iter()
+        .zip(&lin.eliminated)
+        .with_min_len(64)
+        .map(|(c, e)| h_cluster(c, e))
+        .collect();
+    for (j, h) in hs.into_iter().flatten() {
+        h_of[j] = Some(h);
     }
+    // The clusters' eliminations served the unknowns' combinations and
+    // are not needed again: their memory goes before the statistics' own.
+    lin.eliminated = Vec::new();
+    let lin = &lin;
     let extended;
     let m_inv = match &lin.m {
         Factor::Sparse(f) => {
@@ -1631,13 +1949,7 @@ fn statistics(
             if cliques.is_empty() {
                 Inverse::Sparse(f, f.selected_inverse())
             } else {
-                match SparseFactor::with_cliques(
-                    &lin.cols,
-                    &st.var,
-                    lin.pf.len(),
-                    &cliques,
-                    st.options.max_factor_entries,
-                ) {
+                match f.with_cliques(&lin.cols, &st.var, &cliques, st.options.max_factor_entries) {
                     Ok(e) => {
                         extended = e;
                         Inverse::Sparse(&extended, extended.selected_inverse())
@@ -1670,53 +1982,66 @@ fn statistics(
     let critical_z = Normal::new(0.0, 1.0).map_or(f64::NAN, |n| {
         n.inverse_cdf(1.0 - options.alpha / (2.0 * redundant.max(1) as f64))
     });
+    let chi: f64 = (0..st.xs.len())
+        .map(|i| {
+            let adjustment = st.x[i] - st.y[i];
+            adjustment * adjustment / st.var[i]
+        })
+        .sum();
     let mut results: Vec<(usize, VarResult)> = Vec::with_capacity(st.xs.len() + st.us.len());
-    let mut suspects = Vec::new();
-    let mut chi = 0.0;
-    for (i, &v) in st.xs.iter().enumerate() {
-        let m = net.vars[v].measured.as_ref();
-        let (instrument, measured, sigma) = m
-            .map_or((Arc::from(""), st.y[i], st.var[i].sqrt()), |m| {
-                (m.instrument.clone(), m.value, m.sigma)
-            });
-        let adjustment = st.x[i] - st.y[i];
-        chi += adjustment * adjustment / st.var[i];
-        let (z, class, rec_sigma) = match z_of[i] {
-            Some((z, var_adj)) => (
-                Some(z),
-                Class::Redundant,
-                (st.var[i] - var_adj).max(0.0).sqrt(),
-            ),
-            None => (None, Class::JustDeterminable, sigma),
-        };
-        let suspect = z.is_some_and(|z| z > critical_z);
-        if let (true, Some(z)) = (suspect, z) {
-            suspects.push(Suspect {
-                variable: net.vars[v].name.clone(),
-                instrument: instrument.to_string(),
-                normalised_adjustment: z,
-                adjustment,
-                measured,
-            });
-        }
-        results.push((
-            v,
-            VarResult {
-                variable: net.vars[v].name.clone(),
-                measurement: Some(MeasurementResult {
-                    instrument,
-                    measured,
-                    sigma,
-                    adjustment,
-                    normalised_adjustment: z,
-                    suspect,
-                }),
-                estimate: Some(st.x[i]),
-                sigma: Some(rec_sigma),
-                class,
-            },
-        ));
-    }
+    results.par_extend(
+        st.xs
+            .par_iter()
+            .enumerate()
+            .with_min_len(MIN_TASK)
+            .map(|(i, &v)| {
+                let m = net.vars[v].measured.as_ref();
+                let (instrument, measured, sigma) = m
+                    .map_or((Arc::from(""), st.y[i], st.var[i].sqrt()), |m| {
+                        (m.instrument.clone(), m.value, m.sigma)
+                    });
+                let adjustment = st.x[i] - st.y[i];
+                let (z, class, rec_sigma) = match z_of[i] {
+                    Some((z, var_adj)) => (
+                        Some(z),
+                        Class::Redundant,
+                        (st.var[i] - var_adj).max(0.0).sqrt(),
+                    ),
+                    None => (None, Class::JustDeterminable, sigma),
+                };
+                let suspect = z.is_some_and(|z| z > critical_z);
+                (
+                    v,
+                    VarResult {
+                        variable: net.vars[v].name.clone(),
+                        measurement: Some(MeasurementResult {
+                            instrument,
+                            measured,
+                            sigma,
+                            adjustment,
+                            normalised_adjustment: z,
+                            suspect,
+                        }),
+                        estimate: Some(st.x[i]),
+                        sigma: Some(rec_sigma),
+                        class,
+                    },
+                )
+            }),
+    );
+    let suspects: Vec<Suspect> = results
+        .iter()
+        .filter_map(|(_, r)| {
+            let m = r.measurement.as_ref().filter(|m| m.suspect)?;
+            Some(Suspect {
+                variable: r.variable.clone(),
+                instrument: m.instrument.to_string(),
+                normalised_adjustment: m.normalised_adjustment?,
+                adjustment: m.adjustment,
+                measured: m.measured,
+            })
+        })
+        .collect();
 
     // Instrument bias tests: the signature of a relative bias is d_i = y_i
     // on the instrument's readings; with lambda = M^+ r,
@@ -1758,40 +2083,39 @@ fn statistics(
         )
         .collect();
 
-    let u_results: Vec<(usize, VarResult)> = st
-        .us
-        .par_iter()
-        .enumerate()
-        .with_min_len(MIN_TASK)
-        .map_init(
-            || m_inv.scratch(),
-            |scratch, (j, &v)| {
-                let (estimate, sigma, class) = match &h_of[j] {
-                    Some(h) => {
-                        let s = variances_x(st, lin, &m_inv, scratch, std::slice::from_ref(h))
-                            .first()
-                            .copied()
-                            .unwrap_or(f64::NAN)
-                            .max(0.0)
-                            .sqrt();
-                        (Some(st.u[j]), Some(s), Class::Determinable)
-                    }
-                    None => (None, None, Class::NotDeterminable),
-                };
-                (
-                    v,
-                    VarResult {
-                        variable: net.vars[v].name.clone(),
-                        measurement: None,
-                        estimate,
-                        sigma,
-                        class,
-                    },
-                )
-            },
-        )
-        .collect();
-    results.extend(u_results);
+    results.par_extend(
+        st.us
+            .par_iter()
+            .enumerate()
+            .with_min_len(MIN_TASK)
+            .map_init(
+                || m_inv.scratch(),
+                |scratch, (j, &v)| {
+                    let (estimate, sigma, class) = match &h_of[j] {
+                        Some(h) => {
+                            let s = variances_x(st, lin, &m_inv, scratch, std::slice::from_ref(h))
+                                .first()
+                                .copied()
+                                .unwrap_or(f64::NAN)
+                                .max(0.0)
+                                .sqrt();
+                            (Some(st.u[j]), Some(s), Class::Determinable)
+                        }
+                        None => (None, None, Class::NotDeterminable),
+                    };
+                    (
+                        v,
+                        VarResult {
+                            variable: net.vars[v].name.clone(),
+                            measurement: None,
+                            estimate,
+                            sigma,
+                            class,
+                        },
+                    )
+                },
+            ),
+    );
 
     // Node balances after reconciliation.
     let balances: Vec<(usize, NodeBalance, f64)> = comp
@@ -1814,32 +2138,35 @@ fn statistics(
                 };
                 let mut unknown: Vec<usize> = row
                     .vars()
-                    .filter(|&v| matches!(st.slot(v), Slot::U(j) if h_of[j].is_none()))
+                    .filter(|&v| matches!(st.slot(v), Slot::U(j) if h_of[j as usize].is_none()))
                     .collect();
                 unknown.sort_unstable();
                 unknown.dedup();
                 let closure: Option<Closure> = if unknown.is_empty() {
-                    let fl = flows(row, |v| st.value(v));
-                    Some(closure(fl, |gs: &[Gradient]| {
+                    let mut fl = std::mem::take(&mut scratch.flows);
+                    flows(row, |v| st.value(v), &mut fl);
+                    let c = closure(&fl, |gs: &[Gradient]| {
                         let mut all = std::mem::take(&mut scratch.gradients);
                         let gxs = buffers(&mut all, gs.len());
                         for (g, gx) in gs.iter().zip(gxs.iter_mut()) {
                             for &(v, c) in g {
                                 match st.slot(v) {
-                                    Slot::X(i) => gx.push((i, c)),
+                                    Slot::X(i) => gx.push((i as usize, c)),
                                     Slot::U(j) => {
-                                        if let Some(h) = &h_of[j] {
+                                        if let Some(h) = &h_of[j as usize] {
                                             gx.extend(h.iter().map(|&(i, hc)| (i, c * hc)));
                                         }
                                     }
                                 }
                             }
-                            merge_in_place(gx);
+                            scratch.merger.merge(gx);
                         }
-                        let v = variances_x(st, lin, &m_inv, scratch, gxs);
+                        let v = covariances_x(st, lin, &m_inv, scratch, gxs);
                         scratch.gradients = all;
                         v
-                    }))
+                    });
+                    scratch.flows = fl;
+                    Some(c)
                 } else {
                     None
                 };

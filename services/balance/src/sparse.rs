@@ -81,7 +81,8 @@ pub(crate) struct SparseFactor {
     /// `D`, in the equations' own order.
     d: Vec<f64>,
     rank: usize,
-    low_rank: Option<LowRank>,
+    /// Shared by [`SparseFactor::with_cliques`] with the factor it extends.
+    low_rank: Option<Arc<LowRank>>,
 }
 
 /// A reading that enters many equations (a content factor shared by a
@@ -89,23 +90,67 @@ pub(crate) struct SparseFactor {
 /// columns are kept out of the sparse factor and added back by the
 /// Sherman-Morrison-Woodbury identity:
 /// `M^-1 = M0^-1 - Y C^-1 Y'` with `Y = M0^-1 U` and `C = S^-1 + U' Y`.
+/// A solve needs only `Y` and `C`; the quadratic forms of the statistics
+/// need more ([`LowRankForms`]), made on first use, so the linearisations
+/// of the iteration do not pay for them.
 #[derive(Debug)]
 struct LowRank {
-    /// The wide columns: (equation, coefficient), and their variances.
+    /// The wide columns: (equation, coefficient).
     u: Vec<Vec<(usize, f64)>>,
+    /// `S^-1`: the inverse variance of each wide column.
+    s_inv: Vec<f64>,
     /// `Y`, row-major: `y[a * k + f]`, `k = u.len()`.
     y: Vec<f64>,
     c: nalgebra::Cholesky<f64, nalgebra::Dyn>,
-    /// `W = Y G^-T` with `C = G G'`, row-major like `y`: then
-    /// `w' Y C^-1 Y' w = |W' w|^2`.
-    w: Vec<f64>,
     /// The readings of the wide columns, and for each reading its wide
     /// column (`usize::MAX` if narrow).
     wide_of: Vec<usize>,
+    /// `None` once made if the capacitance factor is singular.
+    forms: std::sync::OnceLock<Option<LowRankForms>>,
+}
+
+/// What quadratic forms need of [`LowRank`].
+#[derive(Debug)]
+struct LowRankForms {
+    /// `W = Y G^-T` with `C = G G'`, row-major like `y`: then
+    /// `w' Y C^-1 Y' w = |W' w|^2`.
+    w: Vec<f64>,
     /// `X = M^-1 U = Y C^-1 S^-1`, row-major like `y`.
     x: Vec<f64>,
     /// `H = U' M^-1 U = S^-1 - S^-1 C^-1 S^-1`.
     h: nalgebra::DMatrix<f64>,
+}
+
+impl LowRank {
+    /// [`LowRankForms`], made on the first call; `None` if the capacitance
+    /// factor is singular (then the forms are not numbers).
+    fn forms(&self) -> Option<&LowRankForms> {
+        self.forms
+            .get_or_init(|| {
+                let k = self.u.len();
+                let p = self.y.len() / k.max(1);
+                // W' = G^-1 Y', one triangular solve for all equations:
+                // the row-major `y` is `Y'` column-major (k x p).
+                let mut wt = nalgebra::DMatrix::from_column_slice(k, p, &self.y);
+                if !self.c.l().solve_lower_triangular_mut(&mut wt) {
+                    return None;
+                }
+                let w = wt.as_slice().to_vec();
+                drop(wt);
+                // X = Y K with K = C^-1 S^-1, and H = S^-1 - S^-1 K.
+                let s_inv = nalgebra::DMatrix::from_diagonal(
+                    &nalgebra::DVector::from_column_slice(&self.s_inv),
+                );
+                let kk = self.c.solve(&s_inv);
+                let h = &s_inv - &s_inv * &kk;
+                let h = (&h + h.transpose()) * 0.5;
+                // X' = K' Y' (k x p, column-major: row-major X).
+                let yt = nalgebra::DMatrixView::from_slice(&self.y, k, p);
+                let x = (kk.transpose() * yt).as_slice().to_vec();
+                Some(LowRankForms { w, x, h })
+            })
+            .as_ref()
+    }
 }
 
 /// The entries of `(L L')^-1` on the pattern of `L`, for quadratic forms
@@ -137,6 +182,10 @@ pub(crate) struct Scratch {
     v: Vec<f64>,
     /// One form's (permuted equation, scaled value) pairs.
     pairs: Vec<(usize, f64)>,
+    /// One form's projection on the wide columns, and its coefficients
+    /// of them.
+    z: Vec<f64>,
+    alpha: Vec<(usize, f64)>,
 }
 
 /// Sparse columns stored flat, one allocation for all of them: column
@@ -466,59 +515,56 @@ impl SparseFactor {
                 "the wide columns' capacitance matrix is not positive definite".into(),
             )
         })?;
-        // W' = G^-1 Y', one triangular solve for all equations: the
-        // row-major `y` is `Y'` column-major (k x p).
-        let mut wt = nalgebra::DMatrix::from_column_slice(k, p, &y);
-        if !c.l().solve_lower_triangular_mut(&mut wt) {
-            return Err(SparseFailure::Faer(
-                "the wide columns' capacitance factor is singular".into(),
-            ));
-        }
-        let w = wt.as_slice().to_vec();
-        drop(wt);
-        // X = Y K with K = C^-1 S^-1, and H = S^-1 - S^-1 K.
-        let s_inv =
-            nalgebra::DMatrix::from_fn(k, k, |f, g| if f == g { 1.0 / var[wide[f]] } else { 0.0 });
-        let kk = c.solve(&s_inv);
-        let h = &s_inv - &s_inv * &kk;
-        let h = (&h + h.transpose()) * 0.5;
-        // X' = K' Y' (k x p, column-major: row-major X).
-        let yt = nalgebra::DMatrixView::from_slice(&y, k, p);
-        let x = (kk.transpose() * yt).as_slice().to_vec();
         let mut wide_of = vec![usize::MAX; cols.len()];
         for (f, &i) in wide.iter().enumerate() {
             wide_of[i] = f;
         }
-        core.low_rank = Some(LowRank {
+        core.low_rank = Some(Arc::new(LowRank {
             u,
+            s_inv: wide.iter().map(|&i| 1.0 / var[i]).collect(),
             y,
             c,
-            w,
             wide_of,
-            x,
-            h,
-        });
+            forms: std::sync::OnceLock::new(),
+        }));
         Ok(core)
     }
 
-    /// [`SparseFactor::new`] with each set of equations of `cliques` made
-    /// a clique of the pattern (explicit zeros: the same `M`), so that the
-    /// selected inverse holds every pair of a set.
+    /// This factorisation of `M` (of the columns `cols` with variances
+    /// `var`) again, with each set of equations of `cliques` made a
+    /// clique of the pattern (explicit zeros: the same `M`), so that the
+    /// selected inverse holds every pair of a set. The wide columns' parts
+    /// ([`LowRank`]) depend on `M0`, not on its pattern: this factor's
+    /// serve (its `M0` gains only zeros), with no solve of their own.
     pub(crate) fn with_cliques(
+        &self,
         cols: &Columns,
         var: &[f64],
-        p: usize,
         cliques: &[Vec<usize>],
         max_entries: usize,
     ) -> Result<SparseFactor, SparseFailure> {
+        let p = self.d.len();
         let mut all = cols.clone();
         for c in cliques {
             all.push(c.iter().map(|&a| (a, 1.0)));
         }
         let mut all_var = var.to_vec();
         all_var.resize(all.len(), 0.0);
+        if let Some(lr) = &self.low_rank
+            && lr.wide_of.len() == cols.len()
+        {
+            let mut skip = vec![false; all.len()];
+            for (s, &f) in skip.iter_mut().zip(&lr.wide_of) {
+                *s = f != usize::MAX;
+            }
+            let mut f = Self::new_core(&all, Some(&skip), &all_var, p, &mut None, max_entries)?;
+            if f.rank == p {
+                f.low_rank = Some(lr.clone());
+                return Ok(f);
+            }
+        }
         let mut f = Self::new(&all, &all_var, p, &mut None, max_entries)?;
-        if let Some(lr) = &mut f.low_rank {
+        if let Some(lr) = f.low_rank.as_mut().and_then(Arc::get_mut) {
             lr.wide_of.truncate(cols.len());
         }
         Ok(f)
@@ -673,6 +719,8 @@ impl SparseFactor {
             block: Vec::new(),
             v: Vec::new(),
             pairs: Vec::new(),
+            z: Vec::new(),
+            alpha: Vec::new(),
         }
     }
 
@@ -686,7 +734,7 @@ impl SparseFactor {
         ws: &[W],
     ) -> Vec<f64> {
         let mut q = self.quad_many_core(scratch, ws);
-        self.low_rank_correction(ws, &mut q);
+        self.low_rank_correction(&mut scratch.z, ws, &mut q);
         q
     }
 
@@ -897,7 +945,7 @@ impl SparseFactor {
             }
         }
         let mut q: Vec<f64> = q.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect();
-        self.low_rank_correction(ws, &mut q);
+        self.low_rank_correction(&mut scratch.z, ws, &mut q);
         q
     }
 
@@ -928,8 +976,11 @@ impl SparseFactor {
         let Some(lr) = &self.low_rank else {
             return q;
         };
+        let Some(forms) = lr.forms() else {
+            return vec![f64::NAN; q.len()];
+        };
         let k = lr.u.len();
-        let mut alpha: Vec<(usize, f64)> = Vec::new();
+        let alpha = &mut scratch.alpha;
         for ((n, wide), q) in narrow.iter().zip(wide).zip(q.iter_mut()) {
             let (n, wide) = (n.as_ref(), wide.as_ref());
             if wide.is_empty() {
@@ -948,13 +999,13 @@ impl SparseFactor {
             }
             let mut cross = 0.0;
             for &(e, v) in n {
-                let row = &lr.x[e * k..(e + 1) * k];
+                let row = &forms.x[e * k..(e + 1) * k];
                 cross += v * alpha.iter().map(|&(f, a)| row[f] * a).sum::<f64>();
             }
             let mut quad = 0.0;
-            for &(f, af) in &alpha {
-                for &(g, ag) in &alpha {
-                    quad += af * lr.h[(f, g)] * ag;
+            for &(f, af) in alpha.iter() {
+                for &(g, ag) in alpha.iter() {
+                    quad += af * forms.h[(f, g)] * ag;
                 }
             }
             *q += 2.0 * cross + quad;
@@ -962,14 +1013,187 @@ impl SparseFactor {
         q
     }
 
-    fn low_rank_correction<W: AsRef<[(usize, f64)]>>(&self, ws: &[W], q: &mut [f64]) {
+    /// [`SparseFactor::quad_split`] as a Gram matrix: `w_a' M^-1 w_b`
+    /// for every pair of the forms (row-major, `k x k`), so that any
+    /// combination of them has its form without a pass of its own (the
+    /// imbalance and closure of a node's in, out and stock flows).
+    pub(crate) fn gram_split<N: AsRef<[(usize, f64)]>, W: AsRef<[(usize, f64)]>>(
+        &self,
+        sel: Option<&SelectedInverse>,
+        scratch: &mut Scratch,
+        narrow: &[N],
+        wide: &[W],
+    ) -> Vec<f64> {
+        let k = narrow.len();
+        let mut g = match sel.and_then(|sel| self.gram_selected(sel, scratch, narrow)) {
+            Some(g) => g,
+            None => self.gram_core(scratch, narrow),
+        };
+        let Some(lr) = &self.low_rank else {
+            return g;
+        };
+        let Some(forms) = lr.forms() else {
+            return vec![f64::NAN; k * k];
+        };
+        let kk = lr.u.len();
+        // `W' n` of each narrow part, subtracted pair by pair.
+        let z = &mut scratch.z;
+        z.clear();
+        z.resize(k * kk, 0.0);
+        for (n, za) in narrow.iter().zip(z.chunks_exact_mut(kk.max(1))) {
+            for &(a, v) in n.as_ref() {
+                for (z, wa) in za.iter_mut().zip(&forms.w[a * kk..(a + 1) * kk]) {
+                    *z += v * wa;
+                }
+            }
+        }
+        for a in 0..k {
+            for b in 0..k {
+                let (za, zb) = (&z[a * kk..(a + 1) * kk], &z[b * kk..(b + 1) * kk]);
+                g[a * k + b] -= za.iter().zip(zb).map(|(x, y)| x * y).sum::<f64>();
+            }
+        }
+        // The wide columns by their coefficients: `n_a' X alpha_b` both
+        // ways, and `alpha_a' H alpha_b`.
+        let alphas: Vec<Vec<(usize, f64)>> = wide
+            .iter()
+            .map(|w| {
+                let mut alpha: Vec<(usize, f64)> = Vec::new();
+                for &(i, a) in w.as_ref() {
+                    if let Some(&f) = lr.wide_of.get(i)
+                        && f != usize::MAX
+                    {
+                        match alpha.iter_mut().find(|(g, _)| *g == f) {
+                            Some(entry) => entry.1 += a,
+                            None => alpha.push((f, a)),
+                        }
+                    }
+                }
+                alpha
+            })
+            .collect();
+        if alphas.iter().all(|a| a.is_empty()) {
+            return g;
+        }
+        let mut cross = vec![0.0; k * k];
+        for (a, n) in narrow.iter().enumerate() {
+            for (b, alpha) in alphas.iter().enumerate() {
+                if alpha.is_empty() {
+                    continue;
+                }
+                for &(e, v) in n.as_ref() {
+                    let row = &forms.x[e * kk..(e + 1) * kk];
+                    cross[a * k + b] += v * alpha.iter().map(|&(f, c)| row[f] * c).sum::<f64>();
+                }
+            }
+        }
+        for (a, alpha_a) in alphas.iter().enumerate() {
+            for (b, alpha_b) in alphas.iter().enumerate() {
+                let mut quad = 0.0;
+                for &(f, af) in alpha_a {
+                    for &(h, bh) in alpha_b {
+                        quad += af * forms.h[(f, h)] * bh;
+                    }
+                }
+                g[a * k + b] += cross[a * k + b] + cross[b * k + a] + quad;
+            }
+        }
+        g
+    }
+
+    /// The Gram matrix of `ws` over `M0^-1` from the selected inverse, if
+    /// it holds the block over all their equations whole and they are at
+    /// most [`SELECTED_MAX`]; `None` otherwise.
+    fn gram_selected<W: AsRef<[(usize, f64)]>>(
+        &self,
+        sel: &SelectedInverse,
+        scratch: &mut Scratch,
+        ws: &[W],
+    ) -> Option<Vec<f64>> {
+        let s = &self.symbolic;
+        let Scratch { js, block, v, .. } = scratch;
+        js.clear();
+        js.extend(
+            ws.iter()
+                .flat_map(|w| w.as_ref().iter().map(|&(a, _)| s.perm_inv[a])),
+        );
+        js.sort_unstable();
+        js.dedup();
+        let n = js.len();
+        if n > SELECTED_MAX {
+            return None;
+        }
+        let cp = s.factor.col_ptr();
+        let ri = s.factor.row_idx();
+        block.clear();
+        block.resize(n * n, 0.0);
+        for (x, &j) in js.iter().enumerate() {
+            let start = cp[j];
+            block[x * n + x] = sel.z[start];
+            let below = &ri[start + 1..cp[j + 1]];
+            let mut from = 0;
+            for (y, i) in js.iter().enumerate().skip(x + 1) {
+                let t = from + below[from..].binary_search(i).ok()?;
+                block[x * n + y] = sel.z[start + 1 + t];
+                block[y * n + x] = sel.z[start + 1 + t];
+                from = t + 1;
+            }
+        }
+        // Each form over the block's equations, then `B v_a`.
+        let k = ws.len();
+        v.clear();
+        v.resize(2 * k * n, 0.0);
+        let (vs, bvs) = v.split_at_mut(k * n);
+        for (w, va) in ws.iter().zip(vs.chunks_exact_mut(n.max(1))) {
+            for &(a, c) in w.as_ref() {
+                if let Ok(x) = js.binary_search(&s.perm_inv[a]) {
+                    va[x] += c * self.d[a];
+                }
+            }
+        }
+        for (va, bva) in vs
+            .chunks_exact(n.max(1))
+            .zip(bvs.chunks_exact_mut(n.max(1)))
+        {
+            for (x, &vx) in va.iter().enumerate() {
+                if vx != 0.0 {
+                    for (b, z) in bva.iter_mut().zip(&block[x * n..(x + 1) * n]) {
+                        *b += vx * z;
+                    }
+                }
+            }
+        }
+        let mut g = vec![0.0; k * k];
+        for a in 0..k {
+            for b in 0..k {
+                g[a * k + b] = vs[a * n..(a + 1) * n]
+                    .iter()
+                    .zip(&bvs[b * n..(b + 1) * n])
+                    .map(|(x, y)| x * y)
+                    .sum();
+            }
+        }
+        Some(g)
+    }
+
+    fn low_rank_correction<W: AsRef<[(usize, f64)]>>(
+        &self,
+        z: &mut Vec<f64>,
+        ws: &[W],
+        q: &mut [f64],
+    ) {
         if let Some(lr) = &self.low_rank {
+            let Some(forms) = lr.forms() else {
+                q.iter_mut().for_each(|q| *q = f64::NAN);
+                return;
+            };
             let k = lr.u.len();
-            let mut z = vec![0.0; k];
+            z.clear();
+            z.resize(k, 0.0);
             for (w, q) in ws.iter().zip(q.iter_mut()) {
                 z.iter_mut().for_each(|z| *z = 0.0);
                 for &(a, v) in w.as_ref() {
-                    for (z, wa) in z.iter_mut().zip(&lr.w[a * k..(a + 1) * k]) {
+                    for (z, wa) in z.iter_mut().zip(&forms.w[a * k..(a + 1) * k]) {
                         *z += v * wa;
                     }
                 }
@@ -983,6 +1207,42 @@ impl SparseFactor {
         scratch: &mut Scratch,
         ws: &[W],
     ) -> Vec<f64> {
+        let mut sums = vec![0.0; ws.len()];
+        self.forward(scratch, ws, |v| {
+            for (sum, vc) in sums.iter_mut().zip(v) {
+                *sum += vc * vc;
+            }
+        });
+        sums
+    }
+
+    /// The Gram matrix `w_a' M0^-1 w_b` of `ws` (row-major, `k x k`) by
+    /// one forward solve of them all.
+    fn gram_core<W: AsRef<[(usize, f64)]>>(&self, scratch: &mut Scratch, ws: &[W]) -> Vec<f64> {
+        let k = ws.len();
+        let mut g = vec![0.0; k * k];
+        self.forward(scratch, ws, |v| {
+            for (a, &va) in v.iter().enumerate() {
+                if va != 0.0 {
+                    for (gab, vb) in g[a * k..(a + 1) * k].iter_mut().zip(v) {
+                        *gab += va * vb;
+                    }
+                }
+            }
+        });
+        g
+    }
+
+    /// The forward solve `L^-1 w` of each of `ws` over the elimination-tree
+    /// ancestors of their equations, in topological order, handing `row`
+    /// `visit` the solution's values at each column of `L` where any of
+    /// them is not zero (one value per form).
+    fn forward<W: AsRef<[(usize, f64)]>>(
+        &self,
+        scratch: &mut Scratch,
+        ws: &[W],
+        mut visit: impl FnMut(&[f64]),
+    ) {
         let s = &self.symbolic;
         let p = self.d.len();
         let k = ws.len();
@@ -993,6 +1253,7 @@ impl SparseFactor {
             mark,
             reach,
             path,
+            v,
             ..
         } = scratch;
         if y.len() < p * k {
@@ -1020,23 +1281,83 @@ impl SparseFactor {
                 }
             }
         }
-        let mut sums = vec![0.0; k];
+        // Column by column of `L`, all right-hand sides at once: each
+        // entry of the column updates the `k` contiguous values of its row.
+        v.clear();
+        v.resize(k, 0.0);
         for &j in &reach[top..] {
             let start = col_ptr[j];
             let ljj = self.values[start];
-            for (c, sum) in sums.iter_mut().enumerate() {
-                let yj = y[j * k + c] / ljj;
-                y[j * k + c] = 0.0;
-                if yj != 0.0 {
-                    for e in start + 1..col_ptr[j + 1] {
-                        y[row_idx[e] * k + c] -= self.values[e] * yj;
+            let mut any = false;
+            for (yc, vc) in y[j * k..(j + 1) * k].iter_mut().zip(v.iter_mut()) {
+                *vc = *yc / ljj;
+                *yc = 0.0;
+                if *vc != 0.0 {
+                    any = true;
+                }
+            }
+            if any {
+                visit(v);
+                let column = start + 1..col_ptr[j + 1];
+                for (&row, &l) in row_idx[column.clone()].iter().zip(&self.values[column]) {
+                    let r = row * k;
+                    for (yc, vc) in y[r..r + k].iter_mut().zip(v.iter()) {
+                        *yc -= l * vc;
                     }
-                    *sum += yj * yj;
                 }
             }
             mark[j] = false;
         }
-        sums
+    }
+}
+
+/// One thread's dense accumulator for [`Merger::merge`]: a value and a
+/// mark per index, and the indices touched, all left clean between uses.
+#[derive(Debug, Default)]
+pub(crate) struct Merger {
+    values: Vec<f64>,
+    seen: Vec<bool>,
+    touched: Vec<usize>,
+}
+
+/// Below this many pairs, sorting them is cheaper than the accumulator.
+const MERGE_DENSE: usize = 24;
+
+impl Merger {
+    /// [`merge_in_place`], for a long combination with many repeats (a
+    /// closure's gradient expanded through its unknowns): the pairs are
+    /// added up by index in the accumulator and only the distinct
+    /// indices are sorted.
+    pub(crate) fn merge(&mut self, g: &mut Vec<(usize, f64)>) {
+        if g.len() < MERGE_DENSE {
+            merge_in_place(g);
+            return;
+        }
+        let Merger {
+            values,
+            seen,
+            touched,
+        } = self;
+        for &(i, c) in g.iter() {
+            if i >= seen.len() {
+                seen.resize(i + 1, false);
+                values.resize(i + 1, 0.0);
+            }
+            if seen[i] {
+                values[i] += c;
+            } else {
+                seen[i] = true;
+                values[i] = c;
+                touched.push(i);
+            }
+        }
+        touched.sort_unstable();
+        g.clear();
+        for &i in touched.iter() {
+            g.push((i, values[i]));
+            seen[i] = false;
+        }
+        touched.clear();
     }
 }
 
@@ -1198,21 +1519,143 @@ mod tests {
         }
     }
 
+    /// The Gram matrix of `narrow` forms plus wide columns by coefficient,
+    /// from the selected inverse if `sel`, else by the forward solve,
+    /// against the dense inverse.
+    fn check_gram(
+        narrow: &[Vec<(usize, f64)>],
+        by_coefficient: &[Vec<(usize, f64)>],
+        selected: bool,
+    ) {
+        let (p, wide) = (90, 4);
+        let (cols, var) = chain(p, wide);
+        let first_wide = cols.len() - wide;
+        let f =
+            SparseFactor::new(&Columns::from_vecs(&cols), &var, p, &mut None, usize::MAX).unwrap();
+        let sel = f.selected_inverse().unwrap();
+        let by_coefficient: Vec<Vec<(usize, f64)>> = by_coefficient
+            .iter()
+            .map(|w| w.iter().map(|&(i, b)| (first_wide + i, b)).collect())
+            .collect();
+        let g = f.gram_split(
+            selected.then_some(&sel),
+            &mut f.scratch(),
+            narrow,
+            &by_coefficient,
+        );
+        let mut m = nalgebra::DMatrix::<f64>::zeros(p, p);
+        for (col, v) in cols.iter().zip(&var) {
+            for &(a, ca) in col {
+                for &(b, cb) in col {
+                    m[(a, b)] += v * ca * cb;
+                }
+            }
+        }
+        let m_inv = m.try_inverse().unwrap();
+        let full: Vec<nalgebra::DVector<f64>> = narrow
+            .iter()
+            .zip(&by_coefficient)
+            .map(|(n, w)| {
+                let mut full = nalgebra::DVector::<f64>::zeros(p);
+                for &(a, c) in n {
+                    full[a] += c;
+                }
+                for &(i, b) in w {
+                    for &(a, c) in &cols[i] {
+                        full[a] += b * c;
+                    }
+                }
+                full
+            })
+            .collect();
+        let k = narrow.len();
+        for a in 0..k {
+            for b in 0..k {
+                let dense = full[a].dot(&(&m_inv * &full[b]));
+                let scale = full[a]
+                    .dot(&(&m_inv * &full[a]))
+                    .max(full[b].dot(&(&m_inv * &full[b])));
+                assert!(
+                    (dense - g[a * k + b]).abs() <= 1e-8 * scale,
+                    "({a}, {b}): dense {dense}, gram {}",
+                    g[a * k + b]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_gram_matrix_from_the_selected_inverse_matches_the_dense_one() {
+        check_gram(
+            &[
+                vec![(3, 1.0), (4, -0.5), (3, 0.25)],
+                vec![(4, 2.0), (5, 1.0)],
+                vec![],
+            ],
+            &[vec![(0, 0.7), (2, -1.2), (0, 0.3)], vec![], vec![(1, 0.4)]],
+            true,
+        );
+    }
+
+    #[test]
+    fn the_gram_matrix_beyond_the_pattern_takes_the_forward_solve() {
+        check_gram(
+            &[
+                vec![(3, 1.0), (80, -0.5)],
+                vec![(40, 2.0), (5, 1.0)],
+                vec![(60, 1.0)],
+            ],
+            &[vec![], vec![(3, 1.1)], vec![]],
+            true,
+        );
+        check_gram(
+            &[vec![(3, 1.0), (4, -0.5)], vec![(4, 2.0), (5, 1.0)]],
+            &[vec![(0, 1.0)], vec![]],
+            false,
+        );
+    }
+
+    #[test]
+    fn a_clique_added_beside_wide_columns_keeps_the_values() {
+        let (p, wide) = (90, 4);
+        let (cols, var) = chain(p, wide);
+        let cols = Columns::from_vecs(&cols);
+        let plain = SparseFactor::new(&cols, &var, p, &mut None, usize::MAX).unwrap();
+        let f = plain
+            .with_cliques(&cols, &var, &[vec![3, 70, 40]], usize::MAX)
+            .unwrap();
+        assert!(f.serves(&[3, 40, 70]));
+        let sel = f.selected_inverse().unwrap();
+        let w = vec![vec![(3, 1.0), (70, 2.0), (40, -0.5)], vec![(10, 1.0)]];
+        let a = plain.quad_many(&mut plain.scratch(), &w);
+        let b = f.quad_many_with(Some(&sel), &mut f.scratch(), &w);
+        for (a, b) in a.iter().zip(&b) {
+            assert!(
+                (a - b).abs() <= 1e-10 * a.abs(),
+                "plain {a}, with the clique {b}"
+            );
+        }
+        let r: Vec<f64> = (0..p).map(|a| (a % 5) as f64 - 2.0).collect();
+        for (a, b) in plain.solve(&r).iter().zip(f.solve(&r)) {
+            assert!((a - b).abs() <= 1e-10 * a.abs().max(1.0), "solve {a}, {b}");
+        }
+    }
+
     #[test]
     fn a_clique_added_to_the_pattern_keeps_the_values() {
         let (cols, var) = chain(60, 0);
-        let f = SparseFactor::with_cliques(
-            &Columns::from_vecs(&cols),
-            &var,
-            60,
-            &[vec![0, 59, 30]],
-            usize::MAX,
-        )
-        .unwrap();
-        assert!(f.serves(&[0, 30, 59]));
-        let sel = f.selected_inverse().unwrap();
         let plain =
             SparseFactor::new(&Columns::from_vecs(&cols), &var, 60, &mut None, usize::MAX).unwrap();
+        let f = plain
+            .with_cliques(
+                &Columns::from_vecs(&cols),
+                &var,
+                &[vec![0, 59, 30]],
+                usize::MAX,
+            )
+            .unwrap();
+        assert!(f.serves(&[0, 30, 59]));
+        let sel = f.selected_inverse().unwrap();
         let w = vec![vec![(0, 1.0), (59, 2.0), (30, -0.5)]];
         let a = plain.quad_many(&mut plain.scratch(), &w)[0];
         let b = f.quad_many_with(Some(&sel), &mut f.scratch(), &w)[0];

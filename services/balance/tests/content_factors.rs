@@ -263,3 +263,32 @@ fn a_blended_content_whose_shares_do_not_sum_to_one_or_name_an_unknown_factor_is
         }
     );
 }
+
+#[test]
+fn a_stream_view_reads_what_the_by_name_readings_read() {
+    let mut b = plant(&[(100.0, 0.10), (50.0, 0.08)], 0.2, 0.01, 90.0, 0.10);
+    blended(
+        &mut b,
+        200.0,
+        0.10,
+        vec![(0.25, "NMC622 estimate Ni"), (0.75, "passport Ni")],
+    );
+    let network = b.build().unwrap();
+    let r = reconcile(&network, &Options::default()).unwrap();
+    for stream in ["unit 0", "unit 1", "blend", "black mass"] {
+        let v = r.stream_view(stream).unwrap();
+        assert_eq!(Some(v.mass()), r.stream_mass(stream), "{stream}");
+        assert_eq!(v.fraction(NI), r.fraction(stream, NI), "{stream}");
+        assert_eq!(v.element_flow(NI), r.element_flow(stream, NI), "{stream}");
+        assert_eq!(v.assay(NI), r.assay(stream, NI), "{stream}");
+        assert_eq!(v.factored(NI), r.factored(stream, NI), "{stream}");
+        assert_eq!(v.factors(NI), r.factors(stream, NI), "{stream}");
+    }
+    // The view of a blend reads its parts; of an assayed stream, its assay.
+    assert_eq!(
+        r.stream_view("blend").unwrap().factors(NI).unwrap().0.len(),
+        2
+    );
+    assert!(r.stream_view("black mass").unwrap().assay(NI).is_some());
+    assert!(r.stream_view("no such stream").is_none());
+}

@@ -45,7 +45,7 @@ use chrono::{DateTime, Utc};
 pub use remine_balance::Closure;
 use remine_balance::{
     Assay as BAssay, Balances, Endpoint, NetworkBuilder, Options, Reading, Reconciliation,
-    reconcile,
+    StreamView, reconcile,
 };
 use remine_domain::ports::Store;
 use remine_domain::{
@@ -53,7 +53,7 @@ use remine_domain::{
     LotKind, MassMethod, MeasuredMass, combine_assays,
 };
 use rustc_hash::FxHashMap;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// The elements the plant accounts for.
@@ -171,7 +171,8 @@ struct Layout {
     builder: NetworkBuilder,
     inputs: Vec<String>,
     products: Vec<(String, Element)>,
-    recorded_in: BTreeMap<Element, f64>,
+    /// The input units' booked contents, by balanced element.
+    recorded_in: [f64; BALANCED_ELEMENTS.len()],
     recorded_out: BTreeMap<Element, f64>,
     /// Where asked for: each unit group's stream and its members.
     groups: Vec<GroupMembers>,
@@ -232,9 +233,9 @@ impl PlantBalance {
             .into_iter()
             .filter(|e| ids.contains(&e.to))
             .collect();
-        let mut weighings = HashMap::new();
-        let mut assays = HashMap::new();
-        let mut chemistries = HashMap::new();
+        let mut weighings = FxHashMap::default();
+        let mut assays = FxHashMap::default();
+        let mut chemistries = FxHashMap::default();
         for l in &lots {
             if l.kind() == LotKind::InputUnit
                 && let Some(p) = l.passport()
@@ -284,9 +285,9 @@ fn period_err(from: DateTime<Utc>, to: DateTime<Utc>) -> MesError {
 pub struct BalanceRecords {
     pub lots: Vec<Lot>,
     pub edges: Vec<GenealogyEdge>,
-    pub weighings: HashMap<LotId, MeasuredMass>,
-    pub assays: HashMap<LotId, Vec<remine_domain::Assay>>,
-    pub chemistries: HashMap<LotId, Chemistry>,
+    pub weighings: FxHashMap<LotId, MeasuredMass>,
+    pub assays: FxHashMap<LotId, Vec<remine_domain::Assay>>,
+    pub chemistries: FxHashMap<LotId, Chemistry>,
 }
 
 /// The reconciled balance of `[from, to)` from its records, without the
@@ -334,7 +335,8 @@ fn reconcile_laid_out(
         other => MesError::Internal(format!("reconciliation: {other}")),
     })?;
     let contents = with_contents.then(|| contents(records, &layout, &r));
-    Ok((summarise(from, to, &layout, &network, r), contents))
+    let s = summarise(from, to, &layout, &network, r);
+    Ok((s, contents))
 }
 
 /// Every lot's reconciled element masses over a period: a lot balanced as
@@ -480,183 +482,342 @@ fn reading_err(e: remine_balance::BalanceError) -> MesError {
     MesError::Internal(format!("balance reading: {e}"))
 }
 
-fn layout(records: &BalanceRecords, keep_members: bool) -> Result<Layout, MesError> {
-    let BalanceRecords {
-        lots,
-        edges,
-        weighings,
-        assays,
-        chemistries,
-    } = records;
-    // Every lot the records name, by index: the period's lots first, then
-    // lots from before the period that its edges name.
-    let mut ids: Vec<&LotId> = lots.iter().map(Lot::id).collect();
-    let mut index: FxHashMap<&LotId, usize> = FxHashMap::default();
-    index.reserve(lots.len());
-    for (i, l) in lots.iter().enumerate() {
-        index.insert(l.id(), i);
-    }
-    let mut ends: Vec<(usize, usize)> = Vec::with_capacity(edges.len());
-    for e in edges {
-        let mut index_of = |id| match index.get(id) {
-            Some(&i) => i,
-            None => {
-                ids.push(id);
-                index.insert(id, ids.len() - 1);
-                ids.len() - 1
+/// The lot graph of the records as process nodes: which node made each
+/// lot, what each lot gives to each node, and the nodes declared to a
+/// network builder (see the module's doc).
+struct LotGraph<'r> {
+    /// Every lot the records name: the period's lots first, then lots
+    /// from before the period that its edges name.
+    ids: Vec<&'r LotId>,
+    /// The node (by rank of name) that made each lot.
+    node_of: Vec<Option<usize>>,
+    /// The nodes' names by rank.
+    names: Vec<String>,
+    /// What each lot gives to each consuming node (by rank), summed.
+    consumed: Grouped<(usize, f64)>,
+    builder: NetworkBuilder,
+}
+
+impl<'r> LotGraph<'r> {
+    fn new(lots: &'r [Lot], edges: &'r [GenealogyEdge]) -> LotGraph<'r> {
+        // Every lot the records name, by index: the period's lots first, then
+        // lots from before the period that its edges name.
+        let mut ids: Vec<&LotId> = lots.iter().map(Lot::id).collect();
+        let mut index: FxHashMap<&LotId, usize> = FxHashMap::default();
+        index.reserve(lots.len());
+        for (i, l) in lots.iter().enumerate() {
+            index.insert(l.id(), i);
+        }
+        let mut ends: Vec<(usize, usize)> = Vec::with_capacity(edges.len());
+        for e in edges {
+            let mut index_of = |id| match index.get(id) {
+                Some(&i) => i,
+                None => {
+                    ids.push(id);
+                    index.insert(id, ids.len() - 1);
+                    ids.len() - 1
+                }
+            };
+            ends.push((index_of(&e.from), index_of(&e.to)));
+        }
+        drop(index);
+        // The period's lots are the first ids.
+        let lot_at = |i: usize| lots.get(i);
+        // Inputs of each lot made in the period, each once.
+        let mut inputs_of = Grouped::new(ids.len(), ends.iter().map(|&(from, to)| (to, from)));
+        inputs_of.sort_dedup();
+        // A production step per distinct input set. A lot that several steps
+        // take from is either split into portions of one material (the steps
+        // make lots of the same kinds, as leach batches from one black-mass
+        // lot) or separated into different materials (a shredder's black mass
+        // and side fractions, a leach's solution and residue): separating
+        // steps are one process node.
+        let mut step_of_key: FxHashMap<&[usize], usize> = FxHashMap::default();
+        let mut step_outputs: Vec<Vec<usize>> = Vec::new();
+        for (out, ins) in inputs_of.iter().enumerate() {
+            if ins.is_empty() {
+                continue;
             }
-        };
-        ends.push((index_of(&e.from), index_of(&e.to)));
-    }
-    let lot_at = |i: usize| index.get(ids[i]).and_then(|&k| lots.get(k));
-    // Inputs of each lot made in the period.
-    let mut inputs_of: Vec<Vec<usize>> = vec![Vec::new(); ids.len()];
-    for &(from, to) in &ends {
-        inputs_of[to].push(from);
-    }
-    for ins in &mut inputs_of {
-        ins.sort_unstable();
-        ins.dedup();
-    }
-    // A production step per distinct input set. A lot that several steps
-    // take from is either split into portions of one material (the steps
-    // make lots of the same kinds, as leach batches from one black-mass
-    // lot) or separated into different materials (a shredder's black mass
-    // and side fractions, a leach's solution and residue): separating
-    // steps are one process node.
-    let mut step_of_key: FxHashMap<&[usize], usize> = FxHashMap::default();
-    let mut step_outputs: Vec<Vec<usize>> = Vec::new();
-    for (out, ins) in inputs_of.iter().enumerate() {
-        if ins.is_empty() {
-            continue;
+            let step = *step_of_key.entry(ins).or_insert_with(|| {
+                step_outputs.push(Vec::new());
+                step_outputs.len() - 1
+            });
+            step_outputs[step].push(out);
         }
-        let step = *step_of_key.entry(ins.as_slice()).or_insert_with(|| {
-            step_outputs.push(Vec::new());
-            step_outputs.len() - 1
-        });
-        step_outputs[step].push(out);
-    }
-    let step_kinds: Vec<u16> = step_outputs
-        .iter()
-        .map(|outs| {
-            outs.iter()
-                .filter_map(|&o| lot_at(o))
-                .fold(0, |m, l| m | 1 << kind_class(l.kind()))
-        })
-        .collect();
-    let mut steps_taking: Vec<Vec<usize>> = vec![Vec::new(); ids.len()];
-    for (key, &step) in &step_of_key {
-        for &input in *key {
-            steps_taking[input].push(step);
+        let step_kinds: Vec<u16> = step_outputs
+            .iter()
+            .map(|outs| {
+                outs.iter()
+                    .filter_map(|&o| lot_at(o))
+                    .fold(0, |m, l| m | 1 << kind_class(l.kind()))
+            })
+            .collect();
+        let steps_taking = Grouped::new(
+            ids.len(),
+            step_of_key
+                .iter()
+                .flat_map(|(key, &step)| key.iter().map(move |&input| (input, step))),
+        );
+        let mut parent: Vec<usize> = (0..step_outputs.len()).collect();
+        fn root(parent: &mut [usize], mut a: usize) -> usize {
+            while parent[a] != a {
+                parent[a] = parent[parent[a]];
+                a = parent[a];
+            }
+            a
         }
-    }
-    let mut parent: Vec<usize> = (0..step_outputs.len()).collect();
-    fn root(parent: &mut [usize], mut a: usize) -> usize {
-        while parent[a] != a {
-            parent[a] = parent[parent[a]];
-            a = parent[a];
-        }
-        a
-    }
-    for steps in &steps_taking {
-        let Some(&first) = steps.first() else {
-            continue;
-        };
-        if steps.iter().any(|&s| step_kinds[s] != step_kinds[first]) {
-            for &s in steps {
-                let (a, b) = (root(&mut parent, first), root(&mut parent, s));
-                if a != b {
-                    parent[a] = b;
+        for steps in steps_taking.iter() {
+            let Some(&first) = steps.first() else {
+                continue;
+            };
+            if steps.iter().any(|&s| step_kinds[s] != step_kinds[first]) {
+                for &s in steps {
+                    let (a, b) = (root(&mut parent, first), root(&mut parent, s));
+                    if a != b {
+                        parent[a] = b;
+                    }
                 }
             }
         }
-    }
-    // A node per group of steps, named from its first output. Nodes that
-    // make products or solutions balance elements only: reagents bring the
-    // sulphate, carbonate and water nobody weighs in.
-    let mut first_out: FxHashMap<usize, &LotId> = FxHashMap::default();
-    let mut elements_only: FxHashMap<usize, bool> = FxHashMap::default();
-    for (step, outs) in step_outputs.iter().enumerate() {
-        let group = root(&mut parent, step);
-        for &o in outs {
-            let first = first_out.entry(group).or_insert(ids[o]);
-            if ids[o] < *first {
-                *first = ids[o];
+        // A node per group of steps, named from its first output. Nodes that
+        // make products or solutions balance elements only: reagents bring the
+        // sulphate, carbonate and water nobody weighs in.
+        let mut first_out: FxHashMap<usize, &LotId> = FxHashMap::default();
+        let mut elements_only: FxHashMap<usize, bool> = FxHashMap::default();
+        for (step, outs) in step_outputs.iter().enumerate() {
+            let group = root(&mut parent, step);
+            for &o in outs {
+                let first = first_out.entry(group).or_insert(ids[o]);
+                if ids[o] < *first {
+                    *first = ids[o];
+                }
             }
+            let makes_product = outs
+                .iter()
+                .filter_map(|&o| lot_at(o))
+                .any(|l| matches!(l.kind(), LotKind::Product(_) | LotKind::Solution));
+            *elements_only.entry(group).or_default() |= makes_product;
         }
-        let makes_product = outs
+        // Nodes by rank of name, so that a lot's uses below run in name order.
+        let mut groups_by_name: Vec<(String, usize)> = first_out
             .iter()
-            .filter_map(|&o| lot_at(o))
-            .any(|l| matches!(l.kind(), LotKind::Product(_) | LotKind::Solution));
-        *elements_only.entry(group).or_default() |= makes_product;
-    }
-    // Nodes by rank of name, so that a lot's uses below run in name order.
-    let mut groups_by_name: Vec<(String, usize)> = first_out
-        .iter()
-        .map(|(&group, first)| (format!("make {first}"), group))
-        .collect();
-    groups_by_name.sort_unstable();
-    let rank_of_group: FxHashMap<usize, usize> = groups_by_name
-        .iter()
-        .enumerate()
-        .map(|(rank, &(_, group))| (group, rank))
-        .collect();
-    let names: Vec<&str> = groups_by_name.iter().map(|(n, _)| n.as_str()).collect();
-    let mut node_of: Vec<Option<usize>> = vec![None; ids.len()];
-    for (step, outs) in step_outputs.iter().enumerate() {
-        let rank = rank_of_group.get(&root(&mut parent, step)).copied();
-        for &o in outs {
-            node_of[o] = rank;
-        }
-    }
-    let mut builder = NetworkBuilder::new();
-    for (name, group) in &groups_by_name {
-        let b = if elements_only.get(group).copied().unwrap_or(false) {
-            Balances::elements_only(&BALANCED_ELEMENTS)
-        } else {
-            Balances::total_and(&BALANCED_ELEMENTS)
-        };
-        builder.node(name, b);
-    }
-    // What each lot gives to each consuming node, by rank of name.
-    let mut consumed: Vec<Vec<(usize, f64)>> = vec![Vec::new(); ids.len()];
-    for (e, &(from, to)) in edges.iter().zip(&ends) {
-        if let Some(node) = node_of[to] {
-            consumed[from].push((node, e.mass.kg()));
-        }
-    }
-    for uses in &mut consumed {
-        uses.sort_by_key(|&(node, _)| node);
-        uses.dedup_by(|later, kept| {
-            let same = later.0 == kept.0;
-            if same {
-                kept.1 += later.1;
+            .map(|(&group, first)| (format!("make {first}"), group))
+            .collect();
+        groups_by_name.sort_unstable();
+        let rank_of_group: FxHashMap<usize, usize> = groups_by_name
+            .iter()
+            .enumerate()
+            .map(|(rank, &(_, group))| (group, rank))
+            .collect();
+        let mut node_of: Vec<Option<usize>> = vec![None; ids.len()];
+        for (step, outs) in step_outputs.iter().enumerate() {
+            let rank = rank_of_group.get(&root(&mut parent, step)).copied();
+            for &o in outs {
+                node_of[o] = rank;
             }
-            same
-        });
+        }
+        let mut builder = NetworkBuilder::new();
+        for (name, group) in &groups_by_name {
+            let b = if elements_only.get(group).copied().unwrap_or(false) {
+                Balances::elements_only(&BALANCED_ELEMENTS)
+            } else {
+                Balances::total_and(&BALANCED_ELEMENTS)
+            };
+            builder.node(name, b);
+        }
+        // What each lot gives to each consuming node, by rank of name.
+        let mut consumed = Grouped::new(
+            ids.len(),
+            edges
+                .iter()
+                .zip(&ends)
+                .filter_map(|(e, &(from, to))| Some((from, (node_of[to]?, e.mass.kg())))),
+        );
+        consumed.sum_by_node();
+        LotGraph {
+            ids,
+            node_of,
+            names: groups_by_name.into_iter().map(|(n, _)| n).collect(),
+            consumed,
+            builder,
+        }
+    }
+}
+
+/// Values grouped by a lot index, flat: the values of lot `a` are
+/// `items[offsets[a]..offsets[a + 1]]` (one allocation for a year's lots
+/// instead of one each).
+struct Grouped<T> {
+    offsets: Vec<usize>,
+    items: Vec<T>,
+}
+
+impl<T: Copy + Default> Grouped<T> {
+    /// Groups `(lot, value)` pairs over `n` lots, each lot's values in the
+    /// pairs' order.
+    fn new(n: usize, pairs: impl Iterator<Item = (usize, T)> + Clone) -> Grouped<T> {
+        let mut offsets = vec![0usize; n + 1];
+        for (a, _) in pairs.clone() {
+            offsets[a + 1] += 1;
+        }
+        for a in 0..n {
+            offsets[a + 1] += offsets[a];
+        }
+        let mut next = offsets.clone();
+        let mut items: Vec<T> = vec![T::default(); offsets[n]];
+        for (a, v) in pairs {
+            items[next[a]] = v;
+            next[a] += 1;
+        }
+        Grouped { offsets, items }
     }
 
+    fn get(&self, a: usize) -> &[T] {
+        &self.items[self.offsets[a]..self.offsets[a + 1]]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[T]> + '_ {
+        self.offsets.windows(2).map(|w| &self.items[w[0]..w[1]])
+    }
+
+    /// Keeps of each lot's values those `keep` maps to `Some`, in order,
+    /// given the values kept so far in its group.
+    fn compact(&mut self, mut keep: impl FnMut(&mut [T], T) -> Option<T>) {
+        let mut at = 0;
+        for a in 0..self.offsets.len() - 1 {
+            let (start, end) = (self.offsets[a], self.offsets[a + 1]);
+            self.offsets[a] = at;
+            let group_start = at;
+            for k in start..end {
+                let v = self.items[k];
+                if let Some(v) = keep(&mut self.items[group_start..at], v) {
+                    self.items[at] = v;
+                    at += 1;
+                }
+            }
+        }
+        if let Some(last) = self.offsets.last_mut() {
+            *last = at;
+        }
+        self.items.truncate(at);
+    }
+}
+
+impl Grouped<usize> {
+    /// Each lot's values sorted, each once.
+    fn sort_dedup(&mut self) {
+        for w in self.offsets.windows(2) {
+            self.items[w[0]..w[1]].sort_unstable();
+        }
+        self.compact(|kept, v| (kept.last() != Some(&v)).then_some(v));
+    }
+}
+
+impl Grouped<(usize, f64)> {
+    /// Each lot's (node, kg) sorted by node, the kilograms of one node summed.
+    fn sum_by_node(&mut self) {
+        for w in self.offsets.windows(2) {
+            self.items[w[0]..w[1]].sort_by_key(|&(node, _)| node);
+        }
+        self.compact(|kept, (node, kg)| match kept.last_mut() {
+            Some(last) if last.0 == node => {
+                last.1 += kg;
+                None
+            }
+            _ => Some((node, kg)),
+        });
+    }
+}
+
+/// What a lot's own records say of it (its weighing, assays, chemistry),
+/// read apart from the graph: the two are read side by side.
+struct LotFacts<'r> {
+    mass: MassRead<'r>,
+    assays: Option<&'r Vec<remine_domain::Assay>>,
+    chemistry: Option<Chemistry>,
+}
+
+fn lot_facts(records: &BalanceRecords) -> Vec<LotFacts<'_>> {
+    records
+        .lots
+        .iter()
+        .map(|l| {
+            let id = l.id();
+            let mass = match records.weighings.get(id) {
+                Some(m) => MassRead {
+                    kg: m.dry_mass().value().kg(),
+                    sigma: m.dry_mass().sigma().kg(),
+                    instrument: m.instrument(),
+                },
+                None => {
+                    let (rel, what) = match l.kind() {
+                        LotKind::InputUnit => (
+                            MassMethod::Declared.typical_relative_sigma(),
+                            "declared mass",
+                        ),
+                        _ => (
+                            MassMethod::Estimated.typical_relative_sigma(),
+                            "recorded mass",
+                        ),
+                    };
+                    let kg = l.mass().kg().max(1e-9);
+                    MassRead {
+                        kg,
+                        sigma: kg * rel,
+                        instrument: what,
+                    }
+                }
+            };
+            LotFacts {
+                mass,
+                assays: records.assays.get(id),
+                chemistry: records.chemistries.get(id).copied(),
+            }
+        })
+        .collect()
+}
+
+fn layout(records: &BalanceRecords, keep_members: bool) -> Result<Layout, MesError> {
+    let lots = &records.lots;
+    // The graph and each lot's own records, side by side.
+    let (graph, facts) = std::thread::scope(|s| {
+        let facts = s.spawn(|| lot_facts(records));
+        let graph = LotGraph::new(lots, &records.edges);
+        (graph, facts.join())
+    });
+    let facts = facts.map_err(|_| MesError::Internal("reading the lots' records failed".into()))?;
+    let LotGraph {
+        ids,
+        node_of,
+        names,
+        consumed,
+        builder,
+    } = graph;
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    // Each node's endpoint, its name shared by the node's streams.
+    let ends_at: Vec<Endpoint> = names.iter().map(|n| Endpoint::node(n)).collect();
     let mut out = Layout {
         builder,
         inputs: Vec::new(),
         products: Vec::new(),
-        recorded_in: BTreeMap::new(),
+        recorded_in: [0.0; BALANCED_ELEMENTS.len()],
         recorded_out: BTreeMap::new(),
         groups: Vec::new(),
     };
     let mut factors = Factors::default();
+    let mut inst = Instruments::default();
     let mut groups: FxHashMap<GroupKey<'_>, UnitGroup> = FxHashMap::default();
     // Lots from before the period that feed it enter from outside, by
     // their edge masses into each node.
     for (from, uses) in consumed.iter().enumerate().skip(lots.len()) {
         for &(rank, kg) in uses {
             let node = names[rank];
-            let r = charge(kg)?;
+            let r = charge(kg, &mut inst)?;
             let unmeasured = BALANCED_ELEMENTS.map(|el| (el, BAssay::Unmeasured));
             out.builder.stream_with_assays(
                 &format!("{} > {node}", ids[from]),
                 Endpoint::Environment,
-                Endpoint::node(node),
+                ends_at[rank].clone(),
                 Some(r),
                 unmeasured.to_vec(),
             );
@@ -664,50 +825,29 @@ fn layout(records: &BalanceRecords, keep_members: bool) -> Result<Layout, MesErr
     }
     for (i, l) in lots.iter().enumerate() {
         let id = l.id();
-        let from = node_of[i].map_or(Endpoint::Environment, |r| Endpoint::node(names[r]));
-        let uses = &consumed[i];
+        let from = node_of[i].map_or(Endpoint::Environment, |r| ends_at[r].clone());
+        let uses = consumed.get(i);
         let total_used: f64 = uses.iter().map(|u| u.1).sum();
         let whole =
             uses.len() == 1 && (total_used - l.mass().kg()).abs() <= 1e-6 * l.mass().kg().max(1.0);
-        let mass = match weighings.get(id) {
-            Some(m) => MassRead {
-                kg: m.dry_mass().value().kg(),
-                sigma: m.dry_mass().sigma().kg(),
-                instrument: m.instrument(),
-            },
-            None => {
-                let (rel, what) = match l.kind() {
-                    LotKind::InputUnit => (
-                        MassMethod::Declared.typical_relative_sigma(),
-                        "declared mass",
-                    ),
-                    _ => (
-                        MassMethod::Estimated.typical_relative_sigma(),
-                        "recorded mass",
-                    ),
-                };
-                let kg = l.mass().kg().max(1e-9);
-                MassRead {
-                    kg,
-                    sigma: kg * rel,
-                    instrument: what,
-                }
-            }
-        };
+        let LotFacts {
+            ref mass,
+            assays,
+            chemistry,
+        } = facts[i];
         if let (Endpoint::Environment, true) = (&from, whole)
             && l.kind() == LotKind::InputUnit
-            && !assays.contains_key(id)
+            && assays.is_none()
             && l.content_source() != ContentSource::Assayed
         {
             // A unit fed whole to a step joins its batch-mates of the same
             // content factor and scale (see `UnitGroup`).
-            mass.reading()?;
+            mass.reading(&mut inst)?;
             let source = l.content_source();
             let booked = BALANCED_ELEMENTS.map(|el| {
                 let kg = l.elements().get(el).kg();
                 (kg > 0.0 && l.mass().kg() > 0.0).then(|| (kg / l.mass().kg()).min(1.0))
             });
-            let chemistry = chemistries.get(id).copied();
             let key = GroupKey {
                 node: uses[0].0,
                 instrument: mass.instrument,
@@ -715,28 +855,29 @@ fn layout(records: &BalanceRecords, keep_members: bool) -> Result<Layout, MesErr
             groups
                 .entry(key)
                 .or_insert_with(|| UnitGroup::new(id, keep_members))
-                .add(i, &mass, chemistry, source, &booked);
+                .add(i, mass, chemistry, source, &booked);
             out.record_input(l);
             continue;
         }
         let name = id.to_string();
-        let mass_reading = mass.reading()?;
+        let mass_reading = mass.reading(&mut inst)?;
         let to = if uses.is_empty() {
             Endpoint::Environment
         } else if whole {
-            Endpoint::node(names[uses[0].0])
+            ends_at[uses[0].0].clone()
         } else {
             let split = format!("split {id}");
             let b = Balances::total_and(&BALANCED_ELEMENTS);
             out.builder.node(&split, b);
+            let split = Endpoint::node(&split);
             let same = BALANCED_ELEMENTS.map(|el| (el, BAssay::SameAs(name.clone())));
             for &(rank, kg) in uses {
                 let node = names[rank];
-                let r = charge(kg)?;
+                let r = charge(kg, &mut inst)?;
                 out.builder.stream_with_assays(
                     &format!("{id} > {node}"),
-                    Endpoint::node(&split),
-                    Endpoint::node(node),
+                    split.clone(),
+                    ends_at[rank].clone(),
                     Some(r),
                     same.to_vec(),
                 );
@@ -744,16 +885,17 @@ fn layout(records: &BalanceRecords, keep_members: bool) -> Result<Layout, MesErr
             let rest = l.mass().kg() - total_used;
             if rest > 1e-6 * l.mass().kg().max(1.0) {
                 let rel = mass.sigma / mass.kg.max(1e-9);
-                let r = Reading::kg_relative(rest, rel.max(1e-6), "stock").map_err(reading_err)?;
+                let r = Reading::kg_relative(rest, rel.max(1e-6), inst.get("stock"))
+                    .map_err(reading_err)?;
                 out.builder.stream_with_assays(
                     &format!("{id} in stock"),
-                    Endpoint::node(&split),
+                    split.clone(),
                     Endpoint::Environment,
                     Some(r),
                     same.to_vec(),
                 );
             }
-            Endpoint::node(&split)
+            split
         };
         if from == Endpoint::Environment && to == Endpoint::Environment {
             // Not made nor used in the period (a unit still in stock): no
@@ -765,9 +907,10 @@ fn layout(records: &BalanceRecords, keep_members: bool) -> Result<Layout, MesErr
             let assay = stream_assay(
                 l,
                 el,
-                assays.get(id),
-                chemistries.get(id).copied(),
+                assays,
+                chemistry,
                 &mut factors,
+                &mut inst,
                 &mut out.builder,
             )?;
             stream_assays.push((el, assay));
@@ -796,14 +939,14 @@ fn layout(records: &BalanceRecords, keep_members: bool) -> Result<Layout, MesErr
         let name = group.stream_name(node);
         let mut stream_assays = Vec::with_capacity(BALANCED_ELEMENTS.len());
         for (k, el) in BALANCED_ELEMENTS.into_iter().enumerate() {
-            let assay = group.assay(k, el, &mut factors, &mut out.builder)?;
+            let assay = group.assay(k, el, &mut factors, &mut inst, &mut out.builder)?;
             stream_assays.push((el, assay));
         }
         out.builder.stream_with_assays(
             &name,
             Endpoint::Environment,
-            Endpoint::node(node),
-            Some(group.mass_reading()?),
+            ends_at[key.node].clone(),
+            Some(group.mass_reading(&mut inst)?),
             stream_assays,
         );
         let parts = group.parts();
@@ -819,12 +962,46 @@ fn layout(records: &BalanceRecords, keep_members: bool) -> Result<Layout, MesErr
     Ok(out)
 }
 
+/// The names of the layout's instruments, each allocated once and shared
+/// by its readings (a year holds hundreds of thousands of readings of a few
+/// dozen instruments).
+#[derive(Default)]
+struct Instruments {
+    names: FxHashMap<String, Arc<str>>,
+    /// By lab: "assay <lab>".
+    labs: FxHashMap<String, Arc<str>>,
+}
+
+fn interned(
+    map: &mut FxHashMap<String, Arc<str>>,
+    key: &str,
+    name: impl FnOnce() -> String,
+) -> Arc<str> {
+    if let Some(a) = map.get(key) {
+        return a.clone();
+    }
+    let a: Arc<str> = Arc::from(name());
+    map.insert(key.to_string(), a.clone());
+    a
+}
+
+impl Instruments {
+    fn get(&mut self, name: &str) -> Arc<str> {
+        interned(&mut self.names, name, || name.to_string())
+    }
+
+    /// A lab's assays as an instrument.
+    fn lab(&mut self, lab: &str) -> Arc<str> {
+        interned(&mut self.labs, lab, || format!("assay {lab}"))
+    }
+}
+
 /// A portion of a lot charged to a step, as the charge weigher reads it.
-fn charge(kg: f64) -> Result<Reading<Kilograms>, MesError> {
+fn charge(kg: f64, names: &mut Instruments) -> Result<Reading<Kilograms>, MesError> {
     Reading::kg_relative(
         kg.max(1e-9),
         MassMethod::BeltWeigher.typical_relative_sigma(),
-        "charge weigher",
+        names.get("charge weigher"),
     )
     .map_err(reading_err)
 }
@@ -838,8 +1015,8 @@ struct MassRead<'a> {
 }
 
 impl MassRead<'_> {
-    fn reading(&self) -> Result<Reading<Kilograms>, MesError> {
-        Reading::kg(self.kg, self.sigma, self.instrument).map_err(reading_err)
+    fn reading(&self, inst: &mut Instruments) -> Result<Reading<Kilograms>, MesError> {
+        Reading::kg(self.kg, self.sigma, inst.get(self.instrument)).map_err(reading_err)
     }
 }
 
@@ -854,8 +1031,8 @@ struct GroupKey<'a> {
 impl Layout {
     /// Counts an input unit's booked contents into the recorded input.
     fn record_input(&mut self, l: &Lot) {
-        for el in BALANCED_ELEMENTS {
-            *self.recorded_in.entry(el).or_insert(0.0) += l.elements().get(el).kg();
+        for (sum, el) in self.recorded_in.iter_mut().zip(BALANCED_ELEMENTS) {
+            *sum += l.elements().get(el).kg();
         }
     }
 }
@@ -1019,8 +1196,9 @@ impl<'a> UnitGroup<'a> {
         )
     }
 
-    fn mass_reading(&self) -> Result<Reading<Kilograms>, MesError> {
-        Reading::kg(self.kg, self.kg_variance.sqrt(), self.instrument).map_err(reading_err)
+    fn mass_reading(&self, inst: &mut Instruments) -> Result<Reading<Kilograms>, MesError> {
+        Reading::kg(self.kg, self.kg_variance.sqrt(), inst.get(self.instrument))
+            .map_err(reading_err)
     }
 
     /// What is known of balanced element `k` (`el`): free where no unit
@@ -1031,6 +1209,7 @@ impl<'a> UnitGroup<'a> {
         k: usize,
         el: Element,
         factors: &mut Factors,
+        inst: &mut Instruments,
         builder: &mut NetworkBuilder,
     ) -> Result<BAssay, MesError> {
         let Some((mass_part, content_part)) = self.variances[k] else {
@@ -1057,7 +1236,8 @@ impl<'a> UnitGroup<'a> {
             [(_, s, _), rest @ ..] if rest.iter().all(|(_, r, _)| r == s) => source_label(*s),
             _ => "booked content",
         };
-        let fraction = Reading::fraction(x, variance.sqrt(), label).map_err(reading_err)?;
+        let fraction =
+            Reading::fraction(x, variance.sqrt(), inst.get(label)).map_err(reading_err)?;
         let mut parts: Vec<(f64, Arc<str>)> = booked
             .into_iter()
             .map(|(share, s, c)| (share, factors.get(builder, c, s, el)))
@@ -1122,17 +1302,14 @@ fn stream_assay(
     assays: Option<&Vec<remine_domain::Assay>>,
     chemistry: Option<Chemistry>,
     factors: &mut Factors,
+    inst: &mut Instruments,
     builder: &mut NetworkBuilder,
 ) -> Result<BAssay, MesError> {
     let of_el = || assays.into_iter().flatten().filter(|a| a.element() == el);
     if let Some(c) = combine_assays(of_el())? {
         let lab = of_el().next().map_or("lab", |a| a.lab());
-        let r = Reading::fraction(
-            c.value().value(),
-            c.sigma().value(),
-            &format!("assay {lab}"),
-        )
-        .map_err(reading_err)?;
+        let r = Reading::fraction(c.value().value(), c.sigma().value(), inst.lab(lab))
+            .map_err(reading_err)?;
         return Ok(BAssay::Measured(r));
     }
     let kg = l.elements().get(el).kg();
@@ -1143,9 +1320,12 @@ fn stream_assay(
     if kg > 0.0 && l.mass().kg() > 0.0 {
         let source = l.content_source();
         let fraction = (kg / l.mass().kg()).min(1.0);
-        let r =
-            Reading::fraction_relative(fraction, own_content_sigma(source), source_label(source))
-                .map_err(reading_err)?;
+        let r = Reading::fraction_relative(
+            fraction,
+            own_content_sigma(source),
+            inst.get(source_label(source)),
+        )
+        .map_err(reading_err)?;
         return Ok(if source == ContentSource::Assayed {
             BAssay::Measured(r)
         } else {
@@ -1178,12 +1358,12 @@ fn summarise(
     network: &remine_balance::Network,
     mut r: Reconciliation<'_>,
 ) -> PeriodBalance {
-    let flow_sigma = |stream: &str, el: Element| -> Option<FlowPart> {
-        let m = r.stream_mass(stream)?;
-        let flow = r.element_flow(stream, el)?;
+    fn flow_sigma<'r>(stream: &StreamView<'r>, el: Element) -> Option<FlowPart<'r>> {
+        let m = stream.mass();
+        let flow = stream.element_flow(el)?;
         let (mv, ms) = (m.estimate?, m.sigma.unwrap_or(0.0));
-        let xv = r.fraction(stream, el)?;
-        if let Some((parts, own)) = r.factors(stream, el) {
+        let xv = stream.fraction(el)?;
+        if let Some((parts, own)) = stream.factors(el) {
             let os = own.sigma.unwrap_or(0.0);
             return Some(FlowPart {
                 flow,
@@ -1194,28 +1374,32 @@ fn summarise(
                     .collect(),
             });
         }
-        let xs = r.assay(stream, el).and_then(|x| x.sigma).unwrap_or(0.0);
+        let xs = stream.assay(el).and_then(|x| x.sigma).unwrap_or(0.0);
         Some(FlowPart {
             flow,
             own_variance: (xv * ms).powi(2) + (mv * xs).powi(2),
             shared: Vec::new(),
         })
-    };
+    }
     let total = |parts: Vec<FlowPart>| -> (f64, f64) {
         let mut value = 0.0;
         let mut var = 0.0;
-        let mut shared: FxHashMap<&remine_balance::Variable, (f64, f64)> = FxHashMap::default();
+        // By the factor's address: each variable is one value of the
+        // reconciliation (cheaper than hashing its name per stream).
+        let mut shared: FxHashMap<usize, (&remine_balance::Variable, f64, f64)> =
+            FxHashMap::default();
         for p in parts {
             value += p.flow;
             var += p.own_variance;
             for (factor, sigma, booked) in p.shared {
-                shared.entry(factor).or_insert((sigma, 0.0)).1 += booked;
+                let key = std::ptr::from_ref(factor) as usize;
+                shared.entry(key).or_insert((factor, sigma, 0.0)).2 += booked;
             }
         }
         // Summed in the order of the factors' names, as ever.
         let mut shared: Vec<(String, (f64, f64))> = shared
-            .into_iter()
-            .map(|(f, sb)| (f.to_string(), sb))
+            .into_values()
+            .map(|(f, s, b)| (f.to_string(), (s, b)))
             .collect();
         shared.sort_by(|a, b| a.0.cmp(&b.0));
         var += shared
@@ -1225,14 +1409,24 @@ fn summarise(
         (value, var)
     };
     let mut recovery = Vec::new();
+    // Each stream found by name once, for all four elements.
+    let inputs: Option<Vec<StreamView<'_>>> =
+        layout.inputs.iter().map(|s| r.stream_view(s)).collect();
+    let products: Option<Vec<(StreamView<'_>, Element)>> = layout
+        .products
+        .iter()
+        .map(|(s, el)| Some((r.stream_view(s)?, *el)))
+        .collect();
     for el in [Element::Ni, Element::Co, Element::Li, Element::Cu] {
-        let ins: Option<Vec<_>> = layout.inputs.iter().map(|s| flow_sigma(s, el)).collect();
-        let outs: Option<Vec<_>> = layout
-            .products
-            .iter()
-            .filter(|(_, pe)| *pe == el)
-            .map(|(s, _)| flow_sigma(s, el))
-            .collect();
+        let ins: Option<Vec<_>> = inputs
+            .as_ref()
+            .and_then(|v| v.iter().map(|s| flow_sigma(s, el)).collect());
+        let outs: Option<Vec<_>> = products.as_ref().and_then(|v| {
+            v.iter()
+                .filter(|(_, pe)| *pe == el)
+                .map(|(s, _)| flow_sigma(s, el))
+                .collect()
+        });
         let (reconciled, sigma, input_kg, output_kg) = match (ins, outs) {
             (Some(i), Some(o)) => {
                 let (iv, is2) = total(i);
@@ -1247,7 +1441,10 @@ fn summarise(
             }
             _ => (None, None, None, None),
         };
-        let rin = layout.recorded_in.get(&el).copied().unwrap_or(0.0);
+        let rin = BALANCED_ELEMENTS
+            .iter()
+            .position(|&b| b == el)
+            .map_or(0.0, |k| layout.recorded_in[k]);
         let rout = layout.recorded_out.get(&el).copied().unwrap_or(0.0);
         recovery.push(RecoveryFigure {
             element: el,
