@@ -792,6 +792,34 @@ impl SparseFactor {
         Some(SelectedInverse { z })
     }
 
+    /// The selected inverse's block over the sorted permuted equations
+    /// `js` into `block` (row-major, `js.len()` squared); `false` when a
+    /// pair of them is outside the factor's pattern.
+    fn selected_block(&self, sel: &SelectedInverse, js: &[usize], block: &mut Vec<f64>) -> bool {
+        let s = &self.symbolic;
+        let n = js.len();
+        let cp = s.factor.col_ptr();
+        let ri = s.factor.row_idx();
+        block.clear();
+        block.resize(n * n, 0.0);
+        for (x, &j) in js.iter().enumerate() {
+            let start = cp[j];
+            block[x * n + x] = sel.z[start];
+            let below = &ri[start + 1..cp[j + 1]];
+            let mut from = 0;
+            for (y, i) in js.iter().enumerate().skip(x + 1) {
+                let Ok(t) = below[from..].binary_search(i) else {
+                    return false;
+                };
+                let t = from + t;
+                block[x * n + y] = sel.z[start + 1 + t];
+                block[y * n + x] = sel.z[start + 1 + t];
+                from = t + 1;
+            }
+        }
+        true
+    }
+
     /// Whether the selected inverse holds every pair of the equations
     /// `eqs` (sorted, distinct, in the equations' own order).
     #[cfg(test)]
@@ -813,6 +841,19 @@ impl SparseFactor {
         })
     }
 
+    /// The equations the forms `ws` hold, each once, in the factor's
+    /// order, into `js`.
+    fn permuted_equations<W: AsRef<[(usize, f64)]>>(&self, ws: &[W], js: &mut Vec<usize>) {
+        let perm_inv = &self.symbolic.perm_inv;
+        js.clear();
+        js.extend(
+            ws.iter()
+                .flat_map(|w| w.as_ref().iter().map(|&(a, _)| perm_inv[a])),
+        );
+        js.sort_unstable();
+        js.dedup();
+    }
+
     /// [`SparseFactor::quad_selected`] of a batch of forms (the gradients
     /// of one closure): the block of the selected inverse over all their
     /// equations is gathered once, if it is held whole; else each form
@@ -831,13 +872,7 @@ impl SparseFactor {
             pairs,
             ..
         } = scratch;
-        js.clear();
-        js.extend(
-            ws.iter()
-                .flat_map(|w| w.as_ref().iter().map(|&(a, _)| s.perm_inv[a])),
-        );
-        js.sort_unstable();
-        js.dedup();
+        self.permuted_equations(ws, js);
         if ws.len() < 2 || js.len() > SELECTED_MAX {
             return ws
                 .iter()
@@ -845,27 +880,11 @@ impl SparseFactor {
                 .collect();
         }
         let n = js.len();
-        let cp = s.factor.col_ptr();
-        let ri = s.factor.row_idx();
-        block.clear();
-        block.resize(n * n, 0.0);
-        for (x, &j) in js.iter().enumerate() {
-            let start = cp[j];
-            block[x * n + x] = sel.z[start];
-            let below = &ri[start + 1..cp[j + 1]];
-            let mut from = 0;
-            for (y, i) in js.iter().enumerate().skip(x + 1) {
-                let Ok(t) = below[from..].binary_search(i) else {
-                    return ws
-                        .iter()
-                        .map(|w| self.quad_selected(sel, pairs, w.as_ref()))
-                        .collect();
-                };
-                let t = from + t;
-                block[x * n + y] = sel.z[start + 1 + t];
-                block[y * n + x] = sel.z[start + 1 + t];
-                from = t + 1;
-            }
+        if !self.selected_block(sel, js, block) {
+            return ws
+                .iter()
+                .map(|w| self.quad_selected(sel, pairs, w.as_ref()))
+                .collect();
         }
         v.clear();
         v.resize(n, 0.0);
@@ -1112,32 +1131,13 @@ impl SparseFactor {
     ) -> Option<Vec<f64>> {
         let s = &self.symbolic;
         let Scratch { js, block, v, .. } = scratch;
-        js.clear();
-        js.extend(
-            ws.iter()
-                .flat_map(|w| w.as_ref().iter().map(|&(a, _)| s.perm_inv[a])),
-        );
-        js.sort_unstable();
-        js.dedup();
+        self.permuted_equations(ws, js);
         let n = js.len();
         if n > SELECTED_MAX {
             return None;
         }
-        let cp = s.factor.col_ptr();
-        let ri = s.factor.row_idx();
-        block.clear();
-        block.resize(n * n, 0.0);
-        for (x, &j) in js.iter().enumerate() {
-            let start = cp[j];
-            block[x * n + x] = sel.z[start];
-            let below = &ri[start + 1..cp[j + 1]];
-            let mut from = 0;
-            for (y, i) in js.iter().enumerate().skip(x + 1) {
-                let t = from + below[from..].binary_search(i).ok()?;
-                block[x * n + y] = sel.z[start + 1 + t];
-                block[y * n + x] = sel.z[start + 1 + t];
-                from = t + 1;
-            }
+        if !self.selected_block(sel, js, block) {
+            return None;
         }
         // Each form over the block's equations, then `B v_a`.
         let k = ws.len();
@@ -1410,6 +1410,38 @@ mod tests {
         (cols, var)
     }
 
+    /// `(A V A')^-1` of the columns, dense.
+    fn dense_inverse(cols: &[Vec<(usize, f64)>], var: &[f64], p: usize) -> nalgebra::DMatrix<f64> {
+        let mut m = nalgebra::DMatrix::<f64>::zeros(p, p);
+        for (col, v) in cols.iter().zip(var) {
+            for &(a, ca) in col {
+                for &(b, cb) in col {
+                    m[(a, b)] += v * ca * cb;
+                }
+            }
+        }
+        m.try_inverse().unwrap()
+    }
+
+    /// A form's narrow part `n` plus the columns `w` by coefficient, dense.
+    fn dense_form(
+        n: &[(usize, f64)],
+        w: &[(usize, f64)],
+        cols: &[Vec<(usize, f64)>],
+        p: usize,
+    ) -> nalgebra::DVector<f64> {
+        let mut full = nalgebra::DVector::<f64>::zeros(p);
+        for &(a, c) in n {
+            full[a] += c;
+        }
+        for &(i, b) in w {
+            for &(a, c) in &cols[i] {
+                full[a] += b * c;
+            }
+        }
+        full
+    }
+
     fn check(p: usize, wide: usize, forms: &[Vec<(usize, f64)>]) {
         let (cols, var) = chain(p, wide);
         let f =
@@ -1424,17 +1456,7 @@ mod tests {
                 "form {n}: solve {a}, selected {b}"
             );
         }
-        let m = {
-            let mut m = nalgebra::DMatrix::<f64>::zeros(p, p);
-            for (col, v) in cols.iter().zip(&var) {
-                for &(a, ca) in col {
-                    for &(b, cb) in col {
-                        m[(a, b)] += v * ca * cb;
-                    }
-                }
-            }
-            m.try_inverse().unwrap()
-        };
+        let m = dense_inverse(&cols, &var, p);
         for (w, q) in forms.iter().zip(&by_selected) {
             let mut dense = 0.0;
             for &(a, ca) in w {
@@ -1492,25 +1514,9 @@ mod tests {
             vec![],
         ];
         let q = f.quad_split(Some(&sel), &mut f.scratch(), &narrow, &by_coefficient);
-        let mut m = nalgebra::DMatrix::<f64>::zeros(p, p);
-        for (col, v) in cols.iter().zip(&var) {
-            for &(a, ca) in col {
-                for &(b, cb) in col {
-                    m[(a, b)] += v * ca * cb;
-                }
-            }
-        }
-        let m_inv = m.try_inverse().unwrap();
+        let m_inv = dense_inverse(&cols, &var, p);
         for ((n, w), q) in narrow.iter().zip(&by_coefficient).zip(q) {
-            let mut full = nalgebra::DVector::<f64>::zeros(p);
-            for &(a, c) in n {
-                full[a] += c;
-            }
-            for &(i, b) in w {
-                for &(a, c) in &cols[i] {
-                    full[a] += b * c;
-                }
-            }
+            let full = dense_form(n, w, &cols, p);
             let dense = full.dot(&(&m_inv * &full));
             assert!(
                 (dense - q).abs() <= 1e-8 * dense.abs(),
@@ -1543,30 +1549,11 @@ mod tests {
             narrow,
             &by_coefficient,
         );
-        let mut m = nalgebra::DMatrix::<f64>::zeros(p, p);
-        for (col, v) in cols.iter().zip(&var) {
-            for &(a, ca) in col {
-                for &(b, cb) in col {
-                    m[(a, b)] += v * ca * cb;
-                }
-            }
-        }
-        let m_inv = m.try_inverse().unwrap();
+        let m_inv = dense_inverse(&cols, &var, p);
         let full: Vec<nalgebra::DVector<f64>> = narrow
             .iter()
             .zip(&by_coefficient)
-            .map(|(n, w)| {
-                let mut full = nalgebra::DVector::<f64>::zeros(p);
-                for &(a, c) in n {
-                    full[a] += c;
-                }
-                for &(i, b) in w {
-                    for &(a, c) in &cols[i] {
-                        full[a] += b * c;
-                    }
-                }
-                full
-            })
+            .map(|(n, w)| dense_form(n, w, &cols, p))
             .collect();
         let k = narrow.len();
         for a in 0..k {
