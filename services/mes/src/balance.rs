@@ -780,10 +780,17 @@ fn lot_facts(records: &BalanceRecords) -> Vec<LotFacts<'_>> {
 fn layout(records: &BalanceRecords, keep_members: bool) -> Result<Layout, MesError> {
     let lots = &records.lots;
     // The graph and each lot's own records, side by side.
+    // Where no thread can be had, one after the other.
     let (graph, facts) = std::thread::scope(|s| {
-        let facts = s.spawn(|| lot_facts(records));
+        let facts = std::thread::Builder::new()
+            .name("balance-lot-facts".into())
+            .spawn_scoped(s, || lot_facts(records));
         let graph = LotGraph::new(lots, &records.edges);
-        (graph, facts.join())
+        let facts = match facts {
+            Ok(handle) => handle.join(),
+            Err(_) => Ok(lot_facts(records)),
+        };
+        (graph, facts)
     });
     let facts = facts.map_err(|_| MesError::Internal("reading the lots' records failed".into()))?;
     let LotGraph {
