@@ -467,6 +467,7 @@ impl Production {
             fractions.push((f, kg(out(side_fraction_tag(f)).await?)?));
         }
         let losses = kg(out("Losses").await?)?;
+        let fractions_kg: f64 = fractions.iter().map(|(_, m)| m.kg()).sum();
         self.command(unit, UnitCommand::Reset, "batch recorded")
             .await?;
         self.wait_state(unit, UnitState::Idle).await?;
@@ -538,6 +539,13 @@ impl Production {
             let scale = format!("Mechanical/Output/{}", side_fraction_tag(fraction));
             self.measured(lot.id(), mass, &scale, None).await?;
         }
+        // The losses nobody weighs are booked as at most what the weighed
+        // outputs leave of the charge: the loss reading is as noisy as the
+        // scales, and the outputs together may not take more than the
+        // discharge batches hold.
+        let weighed: f64 = bm_mass.kg() + fractions_kg;
+        let losses = Kilograms::new(losses.kg().min(charge.kg() - weighed).max(0.0))
+            .unwrap_or(Kilograms::ZERO);
         let loss = made_lot(
             &format!("LOSS-mech-{campaign}"),
             LotKind::Loss,
